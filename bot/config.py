@@ -187,7 +187,7 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> BotConf
     environments = {}
     for name, env in raw.environments.items():
         tier = env.tier or name
-        migrations_dir = env.migrations_dir if env.migrations_dir.is_absolute() else base_dir / env.migrations_dir
+        migrations_dir = base_dir / env.migrations_dir  # an absolute path stays as it is
         environments[name] = env.model_copy(
             update={"name": name, "tier": tier, "migrations_dir": migrations_dir.resolve()}
         )

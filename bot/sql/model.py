@@ -7,11 +7,11 @@ rendered by any front end, and compared in tests.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """The guide's three-step scale, used for complexity and for hazard severity."""
 
     LOW = "low"
@@ -35,7 +35,7 @@ class Level(str, Enum):
 _LEVEL_RANK = {Level.LOW: 0, Level.MEDIUM: 1, Level.HIGH: 2}
 
 
-class LockLevel(str, Enum):
+class LockLevel(StrEnum):
     """PostgreSQL table-level lock modes, weakest first (docs: "Explicit Locking")."""
 
     NONE = "none"
@@ -159,9 +159,7 @@ class Analysis:
     def from_dict(cls, data: dict[str, Any]) -> Analysis:
         return cls(
             statements=[Statement(**s) for s in data["statements"]],
-            operations=[
-                Operation(**{**o, "lock": LockLevel(o["lock"])}) for o in data["operations"]
-            ],
+            operations=[Operation(**{**o, "lock": LockLevel(o["lock"])}) for o in data["operations"]],
             hazards=[Hazard(**{**h, "severity": Level(h["severity"])}) for h in data["hazards"]],
             complexity=Level(data["complexity"]),
             complexity_reasons=[
