@@ -1,0 +1,61 @@
+"""Composition root: read configuration once and wire the services the CLI and Slack share."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import BotConfig, ConfigError, EnvironmentConfig, Settings, ToolsConfig, load_config
+from bot.policy import load_policy
+from bot.redact import RedactingFilter
+from storage.db import Database
+
+
+def planning_only_config(migrations_dir: Path) -> BotConfig:
+    """Without a config file, plan against the guide's defaults in one 'development' environment."""
+    env = EnvironmentConfig(name="development", tier="development", migrations_dir=migrations_dir.resolve())
+    return BotConfig(
+        environments={"development": env},
+        roles={},
+        policy=load_policy(),
+        runbook={},
+        tools=ToolsConfig(),
+        default_environment="development",
+    )
+
+
+def load_bot_config(settings: Settings, override: Path | None = None) -> BotConfig:
+    path = override or settings.config_path
+    if path is None:
+        raise ConfigError(["MIGRATE_BOT_CONFIG: not set (path of the YAML config); or pass --config"])
+    return load_config(path)
+
+
+def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
+    """Log to stderr with every record redacted, including the bot's own secrets verbatim."""
+    secrets = tuple(
+        s.get_secret_value()
+        for s in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token)
+        if s is not None
+    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    config: BotConfig
+    db: Database
+
+
+def build_services(settings: Settings, config: BotConfig) -> Services:
+    """Open the bot's store and bring its schema up to date."""
+    db = Database(settings.database_url)
+    db.upgrade()
+    return Services(settings=settings, config=config, db=db)

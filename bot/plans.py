@@ -1,0 +1,235 @@
+"""Planning a migration: read the exact bytes, analyse them, find or generate the rollback, and store it.
+
+``draft_plan`` is pure analysis (the CLI prints it for CI pipelines); ``create_plan`` persists a draft
+as a plan awaiting approval and supersedes older open plans of the same file and environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import timeline
+from bot.config import BotConfig, EnvironmentConfig
+from bot.errors import NotFound, UserError
+from bot.policy import ApprovalRequirement
+from bot.sql.analyze import analyze
+from bot.sql.catalog import Catalog
+from bot.sql.model import Analysis, Level, Rollback, SqlSyntaxError
+from bot.sql.parse import parse_statements
+from bot.sql.rollback import find_rollback, generate_rollback, load_rollback
+from bot.states import OPEN_STATES, PlanState, check_transition
+from storage.models import PlanRecord
+
+ROLLBACK_SUFFIX = ".rollback.sql"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    name: str  # path relative to the environment's migrations directory
+    path: Path
+    sql: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PlanDraft:
+    """Everything a reviewer needs to decide, before anything is stored."""
+
+    environment: str
+    tier: str
+    migration: MigrationFile
+    analysis: Analysis
+    rollback: Rollback
+    rollback_analysis: Analysis | None
+    requirement: ApprovalRequirement
+
+    @property
+    def rollback_sha256(self) -> str:
+        return sha256(self.rollback.sql)
+
+    def reaches(self, level: Level) -> bool:
+        """True when complexity or any hazard is at ``level`` or above (``--fail-on``)."""
+        worst = self.analysis.worst_hazard
+        return self.analysis.complexity.rank >= level.rank or (worst is not None and worst.rank >= level.rank)
+
+
+def environment(config: BotConfig, name: str | None) -> EnvironmentConfig:
+    """The named environment (the default when None), or a UserError listing the known ones."""
+    try:
+        return config.environment(name)
+    except KeyError as err:
+        raise UserError(str(err.args[0])) from None
+
+
+def resolve_migration(env: EnvironmentConfig, file_arg: str) -> Path:
+    """The migration file ``file_arg`` names, which must lie inside the environment's migrations directory."""
+    file_arg = file_arg.strip()
+    if not file_arg:
+        raise UserError("name a migration file, e.g. `054_add_message_bookmarks.sql`")
+    root = env.migrations_dir.resolve()
+    candidate = Path(file_arg)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    path = candidate.resolve()
+    if not path.is_relative_to(root):
+        raise UserError(f"`{file_arg}` is outside the migrations directory of {env.name}")
+    if path.name.endswith(ROLLBACK_SUFFIX):
+        raise UserError(f"`{file_arg}` is a rollback script; plan the migration it belongs to")
+    if path.suffix != ".sql" and path.with_name(path.name + ".sql").is_file():
+        path = path.with_name(path.name + ".sql")
+    if not path.is_file():
+        raise NotFound(f"no migration `{file_arg}` in the migrations directory of {env.name}")
+    return path
+
+
+def _read_sql(path: Path, label: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"cannot read {label}: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{label} is not UTF-8 text (byte {err.start})") from None
+    return text
+
+
+def read_migration(env: EnvironmentConfig, file_arg: str) -> MigrationFile:
+    path = resolve_migration(env, file_arg)
+    name = path.relative_to(env.migrations_dir.resolve()).as_posix()
+    sql = _read_sql(path, f"`{name}`")
+    if not sql.strip():
+        raise UserError(f"`{name}` is empty")
+    return MigrationFile(name=name, path=path, sql=sql, sha256=sha256(sql))
+
+
+def _rollback_for(migration: MigrationFile, catalog: Catalog) -> Rollback:
+    found = find_rollback(migration.path)
+    if found is None:
+        return generate_rollback(parse_statements(migration.sql), catalog=catalog)
+    try:
+        return load_rollback(found)
+    except SqlSyntaxError as err:
+        raise UserError(f"rollback `{found.name}`: {err}") from None
+
+
+def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalog: Catalog) -> PlanDraft:
+    """Analyse a migration and its rollback for an environment; stores nothing."""
+    env = environment(config, env_name)
+    migration = read_migration(env, file_arg)
+    policy = config.policy
+    try:
+        analysis = analyze(migration.sql, catalog=catalog, policy=policy.complexity)
+    except SqlSyntaxError as err:
+        raise UserError(f"`{migration.name}`: {err}") from None
+    rollback = _rollback_for(migration, catalog)
+    rollback_analysis = (
+        analyze(rollback.sql, catalog=catalog, policy=policy.complexity)
+        if rollback.source == "file"
+        else None
+    )
+    return PlanDraft(
+        environment=env.name,
+        tier=env.tier,
+        migration=migration,
+        analysis=analysis,
+        rollback=rollback,
+        rollback_analysis=rollback_analysis,
+        requirement=policy.approvals.requirement(env.tier, analysis.complexity),
+    )
+
+
+def _needs_approval(requirement: ApprovalRequirement) -> bool:
+    return bool(requirement.approvers or requirement.reviews or requirement.rehearsal_required)
+
+
+def create_plan(session: Session, draft: PlanDraft, *, author: str, channel_id: str | None) -> PlanRecord:
+    """Store ``draft`` as a plan and supersede older open plans of the same file and environment."""
+    state = PlanState.AWAITING_APPROVAL if _needs_approval(draft.requirement) else PlanState.APPROVED
+    plan = PlanRecord(
+        environment=draft.environment,
+        file_name=draft.migration.name,
+        file_path=str(draft.migration.path),
+        sql=draft.migration.sql,
+        sha256=draft.migration.sha256,
+        rollback_sql=draft.rollback.sql,
+        rollback_sha256=draft.rollback_sha256,
+        rollback=rollback_to_dict(draft.rollback),
+        analysis=draft.analysis.to_dict(),
+        rollback_analysis=draft.rollback_analysis.to_dict() if draft.rollback_analysis else None,
+        complexity=draft.analysis.complexity.value,
+        state=state.value,
+        author=author,
+        channel_id=channel_id,
+    )
+    session.add(plan)
+    session.flush()
+    timeline.record(
+        session,
+        plan_id=plan.id,
+        actor=author,
+        kind="planned",
+        message=f"planned {draft.migration.name} for {draft.environment}: {draft.analysis.complexity.label} "
+        f"complexity, {len(draft.analysis.hazards)} hazard(s), state {state.label}",
+        data={"sha256": plan.sha256, "rollback_sha256": plan.rollback_sha256, "complexity": plan.complexity},
+    )
+    for older in superseded_by(session, plan):
+        check_transition(PlanState(older.state), PlanState.SUPERSEDED)
+        changed = older.sha256 != plan.sha256
+        older.state = PlanState.SUPERSEDED.value
+        older.superseded_by = plan.id
+        timeline.record(
+            session,
+            plan_id=older.id,
+            actor=author,
+            kind="superseded",
+            message=f"superseded by plan #{plan.id}"
+            + (" (the migration changed)" if changed else " (re-planned, same bytes)"),
+            data={"by": plan.id, "old_sha256": older.sha256, "new_sha256": plan.sha256},
+        )
+    return plan
+
+
+def superseded_by(session: Session, plan: PlanRecord) -> list[PlanRecord]:
+    """Open plans of the same file and environment that ``plan`` replaces."""
+    return list(
+        session.scalars(
+            select(PlanRecord).where(
+                PlanRecord.environment == plan.environment,
+                PlanRecord.file_name == plan.file_name,
+                PlanRecord.id != plan.id,
+                PlanRecord.state.in_([s.value for s in OPEN_STATES]),
+            )
+        )
+    )
+
+
+def get_plan(session: Session, plan_id: int | str) -> PlanRecord:
+    """The plan with id ``plan_id`` (``#12`` and ``12`` both work); NotFound otherwise."""
+    text = str(plan_id).strip().lstrip("#")
+    if not text.isdigit():
+        raise UserError(f"`{plan_id}` is not a plan id; plan ids are numbers like #12")
+    plan = session.get(PlanRecord, int(text))
+    if plan is None:
+        raise NotFound(f"no plan #{text}")
+    return plan
+
+
+def rollback_to_dict(rollback: Rollback) -> dict[str, object]:
+    return {
+        "source": rollback.source,
+        "path": rollback.path,
+        "steps": [
+            {"statement_index": s.statement_index, "sql": s.sql, "irreversible_reason": s.irreversible_reason}
+            for s in rollback.steps
+        ],
+    }

@@ -1,0 +1,201 @@
+"""A plan as a reader sees it, for terminals, pull requests and CI (text, Markdown, JSON).
+
+The line formatters here are shared with the Slack renderer so both say exactly the same things.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from bot.plans import PlanDraft, rollback_to_dict
+from bot.policy import ApprovalRequirement, Policy
+from bot.sql.model import Analysis, Hazard, Level, Operation, Rollback, TargetFacts
+
+LEVEL_ICON = {Level.LOW: "🟢", Level.MEDIUM: "🟡", Level.HIGH: "🔴"}
+HAZARD_ICON = {Level.LOW: "ℹ️", Level.MEDIUM: "⚠️", Level.HIGH: "⛔"}
+
+
+@dataclass(frozen=True)
+class PlanMeta:
+    """What only a stored plan has."""
+
+    plan_id: int
+    state: str
+    author: str
+
+
+def humanize(name: str) -> str:
+    """``technical_lead`` -> ``Technical Lead``; ``qa`` -> ``QA``."""
+    return " ".join(
+        w.upper() if len(w) <= 3 and w in {"qa", "cto"} else w.capitalize() for w in name.split("_")
+    )
+
+
+def title(draft: PlanDraft, meta: PlanMeta | None = None) -> str:
+    prefix = f"Plan #{meta.plan_id}: " if meta else "Plan: "
+    return f"{prefix}{draft.migration.name} → {draft.environment}"
+
+
+def complexity_line(draft: PlanDraft, policy: Policy) -> str:
+    level = draft.analysis.complexity
+    info = policy.complexity.levels[level]
+    return (
+        f"{LEVEL_ICON[level]} {level.label} complexity · downtime {info.downtime} · "
+        f"testing: {', '.join(info.testing)}"
+    )
+
+
+def target_line(target: TargetFacts) -> str:
+    if target.server_version_num:
+        major = target.server_version_num // 10000
+        where = {"live": "read from the target", "configured": "configured; target unreachable"}[
+            target.source
+        ]
+        return f"PostgreSQL {major} ({where})"
+    return (
+        "PostgreSQL version unknown (target unreachable, none configured): version-dependent rules are hedged"
+    )
+
+
+def operation_line(op: Operation, analysis: Analysis) -> str:
+    stmt = analysis.statements[op.statement_index]
+    flags = [f for f, on in (("rewrites table", op.rewrites_table), ("scans table", op.scans_table)) if on]
+    if not op.transactional:
+        flags.append("outside transaction")
+    lock = f"{op.lock.value} lock" if op.lock.value != "none" else "no table lock"
+    extra = f" ({', '.join(flags)})" if flags else ""
+    return f"L{stmt.line}: {op.summary} · {lock}{extra}"
+
+
+def hazard_line(hazard: Hazard, analysis: Analysis) -> str:
+    where = ""
+    if hazard.statement_index is not None:
+        where = f"L{analysis.statements[hazard.statement_index].line}: "
+    return f"{HAZARD_ICON[hazard.severity]} {hazard.severity.label} · {where}{hazard.message}"
+
+
+def rollback_line(rollback: Rollback) -> str:
+    if rollback.source == "file":
+        return f"Rollback script found: {rollback.path.rsplit('/', 1)[-1] if rollback.path else 'file'}"
+    if rollback.complete:
+        return "Rollback script generated: every statement is reversible"
+    return (
+        f"Rollback script generated, {len(rollback.irreversible)} statement(s) cannot be reversed "
+        "from SQL alone: restore from backup or write this rollback by hand"
+    )
+
+
+def requirement_lines(req: ApprovalRequirement) -> list[str]:
+    if not (req.approvers or req.reviews or req.rehearsal_required):
+        return ["No approval required"]
+    lines = []
+    if req.approvers:
+        lines.append("Approval: " + " + ".join(humanize(r) for r in req.approvers))
+    if req.reviews:
+        lines.append("Reviews: " + " + ".join(humanize(r) for r in req.reviews))
+    if req.documentation:
+        lines.append("Documentation: " + " + ".join(humanize(d) for d in req.documentation))
+    if req.rehearsal_required:
+        lines.append("A passing rehearsal report is required before approval")
+    return lines
+
+
+def _sections(draft: PlanDraft, policy: Policy) -> list[tuple[str, list[str]]]:
+    a = draft.analysis
+    tables = ", ".join(
+        f"{t} (~{a.target.row_estimates[t]:,} rows)" if t in a.target.row_estimates else t for t in a.tables
+    )
+    sections: list[tuple[str, list[str]]] = [
+        (
+            "Summary",
+            [
+                complexity_line(draft, policy),
+                f"{len(a.statements)} statement(s); strongest lock: {a.strongest_lock.value}",
+                f"Tables: {tables or 'none'}",
+                f"Target: {target_line(a.target)}",
+                f"SHA-256: {draft.migration.sha256}",
+            ],
+        ),
+        (
+            "Hazards",
+            [
+                hazard_line(h, a) + (f"\n    → {h.safe_alternative}" if h.safe_alternative else "")
+                for h in a.hazards
+            ]
+            or ["None found"],
+        ),
+        ("Why this complexity", [f"{r.level.label}: {r.reason}" for r in a.complexity_reasons]),
+        ("Statements", [operation_line(op, a) for op in a.operations]),
+        (
+            "Rollback",
+            [rollback_line(draft.rollback)]
+            + [f"MANUAL: {s.irreversible_reason}" for s in draft.rollback.irreversible],
+        ),
+        ("Required approvals", requirement_lines(draft.requirement)),
+    ]
+    if draft.rollback_analysis and draft.rollback_analysis.hazards:
+        ra = draft.rollback_analysis
+        sections.append(("Rollback hazards", [hazard_line(h, ra) for h in ra.hazards]))
+    for section, items in policy.checklist.items():
+        sections.append((f"Checklist: {section}", [f"[ ] {item}" for item in items]))
+    return sections
+
+
+def render_text(
+    draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None, *, with_sql: bool = True
+) -> str:
+    out = [title(draft, meta), "=" * len(title(draft, meta))]
+    if meta:
+        out.append(f"State: {meta.state.replace('_', ' ')} · author {meta.author}")
+    for name, lines in _sections(draft, policy):
+        out += ["", f"{name}:"] + [f"  {line}" for line in lines]
+    if with_sql:
+        out += [
+            "",
+            "Migration SQL:",
+            draft.migration.sql.rstrip(),
+            "",
+            "Rollback SQL:",
+            draft.rollback.sql.rstrip(),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None) -> str:
+    out = [f"## {title(draft, meta)}"]
+    if meta:
+        out.append(f"State: **{meta.state.replace('_', ' ')}** · author {meta.author}")
+    for name, lines in _sections(draft, policy):
+        out += ["", f"### {name}", ""]
+        out += [f"- {line}" for line in lines]
+    out += ["", "### Migration SQL", "", "```sql", draft.migration.sql.rstrip(), "```"]
+    out += ["", "### Rollback SQL", "", "```sql", draft.rollback.sql.rstrip(), "```"]
+    return "\n".join(out) + "\n"
+
+
+def plan_dict(draft: PlanDraft, meta: PlanMeta | None = None) -> dict[str, Any]:
+    """The machine-readable plan: what CI pipelines consume, and what tests compare across front ends."""
+    return {
+        "plan_id": meta.plan_id if meta else None,
+        "state": meta.state if meta else None,
+        "environment": draft.environment,
+        "tier": draft.tier,
+        "file": draft.migration.name,
+        "sha256": draft.migration.sha256,
+        "complexity": draft.analysis.complexity.value,
+        "analysis": draft.analysis.to_dict(),
+        "rollback": {
+            **rollback_to_dict(draft.rollback),
+            "sql": draft.rollback.sql,
+            "sha256": draft.rollback_sha256,
+            "complete": draft.rollback.complete,
+        },
+        "rollback_analysis": draft.rollback_analysis.to_dict() if draft.rollback_analysis else None,
+        "requirement": draft.requirement.model_dump(),
+    }
+
+
+def render_json(draft: PlanDraft, meta: PlanMeta | None = None) -> str:
+    return json.dumps(plan_dict(draft, meta), indent=2, ensure_ascii=False) + "\n"

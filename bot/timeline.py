@@ -1,0 +1,27 @@
+"""The append-only timeline of a plan: every decision and step, with who, when and the data behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.redact import redact
+from storage.models import EventRecord
+
+
+def record(
+    session: Session, *, plan_id: int, actor: str, kind: str, message: str, data: dict[str, Any] | None = None
+) -> EventRecord:
+    """Append one event; secrets in the message are redacted before they are stored."""
+    event = EventRecord(plan_id=plan_id, actor=actor, kind=kind, message=redact(message), data=data or {})
+    session.add(event)
+    session.flush()
+    return event
+
+
+def events(session: Session, *, plan_id: int) -> list[EventRecord]:
+    return list(
+        session.scalars(select(EventRecord).where(EventRecord.plan_id == plan_id).order_by(EventRecord.id))
+    )
