@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -46,7 +47,10 @@ def start_server(data_dir: Path, *, delete_on_exit: bool = True) -> str:
 
 
 def dsn_for_database(admin_dsn: str, dbname: str) -> str:
-    """The same server and credentials as ``admin_dsn``, another database."""
+    """The same server and credentials as ``admin_dsn``, another database, in the same DSN form."""
+    if "://" in admin_dsn:
+        parts = urlsplit(admin_dsn)
+        return urlunsplit(parts._replace(path="/" + quote(dbname)))
     params = psycopg.conninfo.conninfo_to_dict(admin_dsn)
     params["dbname"] = dbname
     return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})
