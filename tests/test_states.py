@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from bot.errors import InvalidState
@@ -6,7 +8,7 @@ from bot.states import TRANSITIONS, PlanState, check_transition
 
 def test_design_path_is_allowed() -> None:
     path = ["draft", "awaiting_approval", "approved", "running", "monitoring", "completed"]
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         check_transition(PlanState(a), PlanState(b))
     for a, b in [
         ("running", "failed"),
