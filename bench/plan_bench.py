@@ -8,7 +8,6 @@ measured in the same run: pglast parsing the same file, the floor no analysis ca
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -7,6 +7,7 @@ cannot give must say so instead of guessing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,22 @@ class ColumnInfo:
     default: str | None  # SQL expression as pg_get_expr prints it, None when there is no default
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a rollback must restore about an object: whether it was there, and its comment."""
+
+    exists: bool
+    comment: str | None  # None when the object has no comment
+
+
+@dataclass(frozen=True)
+class SchemaNames:
+    """Names PostgreSQL avoids when it names an unnamed index or constraint in a schema."""
+
+    relations: frozenset[str]
+    constraints: frozenset[str]
+
+
 class Catalog(Protocol):
     source: str  # "live", "configured" or "unknown"
 
@@ -31,6 +48,18 @@ class Catalog(Protocol):
 
     def index_column_lists(self, table: str) -> list[tuple[str, ...]] | None:
         """Column lists of the table's existing indexes (None when unknown)."""
+        ...
+
+    def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
+        """Whether an object exists and its comment (None when unknown).
+
+        The object is addressed as ``pg_get_object_address`` takes it: ``kind`` such as ``"table"``,
+        ``"table column"`` or ``"function"``, unquoted name parts, and argument type names.
+        """
+        ...
+
+    def schema_names(self, schema: str | None) -> SchemaNames | None:
+        """Relation and constraint names in ``schema`` (the current schema when None); None when unknown."""
         ...
 
 
@@ -52,6 +81,21 @@ class OfflineCatalog:
 
     def index_column_lists(self, table: str) -> list[tuple[str, ...]] | None:
         return None
+
+    def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
+        return None
+
+    def schema_names(self, schema: str | None) -> SchemaNames | None:
+        return None
+
+
+_MISSING = (
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedColumn,
+    psycopg.errors.UndefinedObject,
+    psycopg.errors.UndefinedFunction,
+    psycopg.errors.InvalidSchemaName,
+)
 
 
 class LiveCatalog:
@@ -107,4 +151,42 @@ class LiveCatalog:
                 (table,),
             ).fetchall()
             self._cache[key] = [tuple(r[0]) for r in rows]
+        return self._cache[key]  # type: ignore[return-value]
+
+    def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
+        key = ("object", kind, *names, "(", *args)
+        if key not in self._cache:
+            self._cache[key] = self._object_info(kind, list(names), list(args))
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _object_info(self, kind: str, names: list[str], args: list[str]) -> ObjectInfo | None:
+        # pg_get_object_address raises for a missing object: a savepoint keeps the caller's transaction usable
+        try:
+            with self._conn.transaction():
+                row = self._conn.execute(
+                    "SELECT coalesce(d.description, s.description) "
+                    "FROM pg_get_object_address(%s, %s::text[], %s::text[]) a "
+                    "LEFT JOIN pg_description d "
+                    "ON (d.classoid, d.objoid, d.objsubid) = (a.classid, a.objid, a.objsubid) "
+                    "LEFT JOIN pg_shdescription s ON (s.classoid, s.objoid) = (a.classid, a.objid)",
+                    (kind, names, args),
+                ).fetchone()
+        except _MISSING:
+            return ObjectInfo(False, None)
+        except psycopg.errors.WrongObjectType:
+            return ObjectInfo(True, None)  # the name is taken by an object of another kind
+        except psycopg.Error:
+            return None
+        return ObjectInfo(True, row[0])  # type: ignore[index]
+
+    def schema_names(self, schema: str | None) -> SchemaNames | None:
+        key = ("schema_names", schema or "")
+        if key not in self._cache:
+            row = self._conn.execute(
+                "WITH n AS (SELECT oid FROM pg_namespace WHERE nspname = coalesce(%s, current_schema())) "
+                "SELECT array(SELECT relname::text FROM pg_class WHERE relnamespace IN (SELECT oid FROM n)), "
+                "array(SELECT conname::text FROM pg_constraint WHERE connamespace IN (SELECT oid FROM n))",
+                (schema,),
+            ).fetchone()
+            self._cache[key] = SchemaNames(frozenset(row[0]), frozenset(row[1]))  # type: ignore[index]
         return self._cache[key]  # type: ignore[return-value]
