@@ -9,17 +9,18 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import timeline
 from bot.config import BotConfig, EnvironmentConfig
-from bot.errors import NotFound, UserError
+from bot.errors import InvalidState, NotFound, UserError
 from bot.policy import ApprovalRequirement
 from bot.sql.analyze import analyze
 from bot.sql.catalog import Catalog
-from bot.sql.model import Analysis, Level, Rollback, SqlSyntaxError
+from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError
 from bot.sql.parse import parse_statements
 from bot.sql.rollback import find_rollback, generate_rollback, load_rollback
 from bot.states import OPEN_STATES, PlanState, check_transition
@@ -233,3 +234,49 @@ def rollback_to_dict(rollback: Rollback) -> dict[str, object]:
             for s in rollback.steps
         ],
     }
+
+
+def verify_bytes(plan: PlanRecord) -> None:
+    """Refuse when the migration (or its rollback file) on disk is no longer the bytes that were planned.
+
+    Approvals and runs are bound to those bytes; a changed file must be planned again.
+    """
+    current = Path(plan.file_path)
+    on_disk = sha256(_read_sql(current, f"`{plan.file_name}`")) if current.is_file() else None
+    if on_disk != plan.sha256:
+        what = "was deleted" if on_disk is None else "changed"
+        raise InvalidState(
+            f"`{plan.file_name}` {what} since plan #{plan.id} was made; plan it again "
+            f"(`/migrate plan {plan.file_name} {plan.environment}`)"
+        )
+    rollback_path = plan.rollback.get("path")
+    if plan.rollback.get("source") == "file" and rollback_path:
+        path = Path(rollback_path)
+        if not path.is_file() or sha256(_read_sql(path, path.name)) != plan.rollback_sha256:
+            raise InvalidState(
+                f"the rollback script of plan #{plan.id} changed since it was planned; plan it again"
+            )
+
+
+def draft_from_record(config: BotConfig, plan: PlanRecord) -> PlanDraft:
+    """The stored plan as a draft again, for re-rendering its message; the policy is today's."""
+    env = environment(config, plan.environment)
+    analysis = Analysis.from_dict(plan.analysis)
+    return PlanDraft(
+        environment=plan.environment,
+        tier=env.tier,
+        migration=MigrationFile(plan.file_name, Path(plan.file_path), plan.sql, plan.sha256),
+        analysis=analysis,
+        rollback=rollback_from_dict(plan.rollback, plan.rollback_sql),
+        rollback_analysis=Analysis.from_dict(plan.rollback_analysis) if plan.rollback_analysis else None,
+        requirement=config.policy.approvals.requirement(env.tier, analysis.complexity),
+    )
+
+
+def rollback_from_dict(data: dict[str, Any], sql: str) -> Rollback:
+    return Rollback(
+        source=data["source"],
+        sql=sql,
+        steps=[RollbackStep(**step) for step in data["steps"]],
+        path=data.get("path"),
+    )

@@ -18,6 +18,11 @@ from bot.sql.model import Level
 ENVIRONMENT_TIERS = ("development", "staging", "production")
 
 
+def display_name(name: str) -> str:
+    """A policy key as people say it: ``technical_lead`` -> ``Technical Lead``; ``qa`` -> ``QA``."""
+    return " ".join(w.upper() if w in {"qa", "cto"} else w.capitalize() for w in name.split("_"))
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,13 +54,14 @@ class ApprovalPolicy(_Model):
     matrix: dict[str, dict[Level, ApprovalRequirement]]
     expire_after_days: float = Field(gt=0)
     review_roles: dict[str, str]
+    distinct_approvers: bool
 
     @model_validator(mode="before")
     @classmethod
     def _split_matrix(cls, data: Any) -> Any:
         """In YAML the environments sit beside the scalar settings; gather them as the matrix."""
         if isinstance(data, dict) and "matrix" not in data:
-            scalars = {"expire_after_days", "review_roles"}
+            scalars = {"expire_after_days", "review_roles", "distinct_approvers"}
             data = {
                 "matrix": {k: v for k, v in data.items() if k not in scalars},
                 **{k: v for k, v in data.items() if k in scalars},

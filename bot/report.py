@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.plans import PlanDraft, rollback_to_dict
-from bot.policy import ApprovalRequirement, Policy
+from bot.policy import ApprovalRequirement, Policy, display_name
 from bot.sql.model import Analysis, Hazard, Level, Operation, Rollback, TargetFacts
 
 LEVEL_ICON = {Level.LOW: "🟢", Level.MEDIUM: "🟡", Level.HIGH: "🔴"}
@@ -24,13 +24,6 @@ class PlanMeta:
     plan_id: int
     state: str
     author: str
-
-
-def humanize(name: str) -> str:
-    """``technical_lead`` -> ``Technical Lead``; ``qa`` -> ``QA``."""
-    return " ".join(
-        w.upper() if len(w) <= 3 and w in {"qa", "cto"} else w.capitalize() for w in name.split("_")
-    )
 
 
 def title(draft: PlanDraft, meta: PlanMeta | None = None) -> str:
@@ -92,13 +85,13 @@ def requirement_lines(req: ApprovalRequirement) -> list[str]:
         return ["No approval required"]
     lines = []
     if req.approvers:
-        lines.append("Approval: " + " + ".join(humanize(r) for r in req.approvers))
+        lines.append("Approval: " + " + ".join(display_name(r) for r in req.approvers))
     if req.reviews:
-        lines.append("Reviews: " + " + ".join(humanize(r) for r in req.reviews))
+        lines.append("Reviews: " + " + ".join(display_name(r) for r in req.reviews))
     if req.documentation:
-        lines.append("Documentation: " + " + ".join(humanize(d) for d in req.documentation))
+        lines.append("Documentation: " + " + ".join(display_name(d) for d in req.documentation))
     if req.rehearsal_required:
-        lines.append("A passing rehearsal report is required before approval")
+        lines.append("A passing rehearsal report is required before the migration runs")
     return lines
 
 

@@ -16,7 +16,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for the bot's store; SQLite gets its directory, foreign keys and WAL."""
+    """An engine for the bot's store; SQLite gets its directory, foreign keys and WAL.
+
+    SQLite transactions start with BEGIN IMMEDIATE: two clicks deciding the same plan then queue for the
+    write lock instead of both reading a stale plan (PostgreSQL sessions lock the plan row instead).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -29,6 +33,11 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()
+            dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

@@ -1,11 +1,11 @@
-"""The bot's own state: plans and their append-only timeline (SQLAlchemy 2.0 typed models)."""
+"""The bot's own state: plans, their approvals and their append-only timeline (SQLAlchemy 2.0 models)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -49,6 +49,9 @@ class PlanRecord(Base):
     events: Mapped[list[EventRecord]] = relationship(
         back_populates="plan", order_by="EventRecord.id", cascade="all, delete-orphan"
     )
+    approvals: Mapped[list[ApprovalRecord]] = relationship(
+        back_populates="plan", order_by="ApprovalRecord.id", cascade="all, delete-orphan"
+    )
 
 
 class EventRecord(Base):
@@ -65,3 +68,36 @@ class EventRecord(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     plan: Mapped[PlanRecord] = relationship(back_populates="events")
+
+
+class ApprovalRecord(Base):
+    """One role (or review) signed off for the exact migration and rollback bytes it was shown.
+
+    The unique (plan, slot) pair is what makes "a role is approved once" hold under concurrent clicks.
+    """
+
+    __tablename__ = "approvals"
+    __table_args__ = (UniqueConstraint("plan_id", "slot", name="uq_approvals_plan_slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    slot: Mapped[str] = mapped_column(String(100))  # the approver role or review it fills
+    role: Mapped[str] = mapped_column(String(100))  # the role the approver acted as
+    user_id: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rollback_sha256: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(20))  # "slack", or "cli" for break-glass
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    plan: Mapped[PlanRecord] = relationship(back_populates="approvals")
+
+
+class ActionRecord(Base):
+    """A Slack interaction already handled: its key makes retries and double submissions no-ops."""
+
+    __tablename__ = "actions"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,368 @@
+"""Sign-offs on a plan: who must approve it, who may, and the rules every click is checked against.
+
+A plan needs one approval per *slot*: each approver role of the policy's matrix (Technical Lead, …) and
+each review it requires (peer review, QA …, filled by the role ``approvals.review_roles`` names). The
+rules live here, on the server, so that no Slack payload can skip them: the clicker must hold the
+slot's role, the author approves nothing, a slot is filled once, only a plan awaiting approval can be
+approved, and every approval is bound to the SHA-256 of the migration and rollback it was given for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import timeline
+from bot.config import BotConfig
+from bot.errors import Forbidden, InvalidState, UserError
+from bot.plans import environment, get_plan, verify_bytes
+from bot.policy import ApprovalRequirement, display_name
+from bot.roles import PEER, RoleDirectory
+from bot.sql.model import Level
+from bot.states import OPEN_STATES, PlanState, check_transition
+from storage.db import Database
+from storage.models import ActionRecord, ApprovalRecord, PlanRecord, utcnow
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One sign-off a plan needs: an approver role, or a review recorded by ``role``."""
+
+    name: str
+    kind: str  # "approval" or "review"
+    role: str
+
+    @property
+    def label(self) -> str:
+        return display_name(self.name)
+
+
+@dataclass(frozen=True)
+class ApprovalStatus:
+    """Where a plan's sign-offs stand: what it needs, what it has, and until when."""
+
+    state: PlanState
+    slots: list[Slot]
+    given: dict[str, ApprovalRecord]
+    rehearsal_required: bool
+    expires_at: datetime
+
+    @property
+    def missing(self) -> list[Slot]:
+        return [s for s in self.slots if s.name not in self.given]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a decision did; ``duplicate`` means the same action was already handled and nothing changed."""
+
+    plan: PlanRecord
+    status: ApprovalStatus | None
+    message: str
+    duplicate: bool = False
+    approved: bool = False  # this decision gave the plan its last sign-off
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def required_slots(requirement: ApprovalRequirement, review_roles: dict[str, str]) -> list[Slot]:
+    return [Slot(r, "approval", r) for r in requirement.approvers] + [
+        Slot(r, "review", review_roles[r]) for r in requirement.reviews
+    ]
+
+
+def approval_status(config: BotConfig, plan: PlanRecord) -> ApprovalStatus:
+    policy = config.policy.approvals
+    requirement = policy.requirement(environment(config, plan.environment).tier, Level(plan.complexity))
+    return ApprovalStatus(
+        state=PlanState(plan.state),
+        slots=required_slots(requirement, policy.review_roles),
+        given={a.slot: a for a in plan.approvals},
+        rehearsal_required=requirement.rehearsal_required,
+        expires_at=aware(plan.created_at) + timedelta(days=policy.expire_after_days),
+    )
+
+
+def expire_if_due(session: Session, config: BotConfig, plan: PlanRecord, now: datetime) -> bool:
+    """Move an open plan past its approval window to ``expired``; True when it did."""
+    if PlanState(plan.state) not in OPEN_STATES or now < approval_status(config, plan).expires_at:
+        return False
+    check_transition(PlanState(plan.state), PlanState.EXPIRED)
+    plan.state = PlanState.EXPIRED.value
+    timeline.record(
+        session,
+        plan_id=plan.id,
+        actor="bot",
+        kind="expired",
+        message=f"expired: approvals last {config.policy.approvals.expire_after_days:g} days; plan it again",
+        data={"sha256": plan.sha256, "approvals": len(plan.approvals)},
+    )
+    return True
+
+
+def _claim(session: Session, key: str | None, plan_id: int) -> bool:
+    """Record that the Slack action ``key`` is being handled; False when it already was."""
+    if key is None:
+        return True
+    try:
+        with session.begin_nested():
+            session.add(ActionRecord(key=key, plan_id=plan_id))
+    except IntegrityError:
+        return False
+    return True
+
+
+def _expired_error(plan: PlanRecord) -> InvalidState:
+    return InvalidState(
+        f"plan #{plan.id} expired: approvals are only valid for a limited time; plan it again "
+        f"(`/migrate plan {plan.file_name} {plan.environment}`)"
+    )
+
+
+class Approvals:
+    """The decisions people take on plans, each checked against the rules and recorded on the timeline."""
+
+    def __init__(
+        self, db: Database, config: BotConfig, roles: RoleDirectory, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.roles = roles
+        self.clock = clock
+
+    def status(self, plan_id: int | str) -> tuple[PlanRecord, ApprovalStatus]:
+        """The plan and its sign-offs, expiring it first when its time is up."""
+        with self.db.session() as session:
+            plan = get_plan(session, plan_id)
+            expire_if_due(session, self.config, plan, self.clock())
+            return plan, approval_status(self.config, plan)
+
+    def eligible_slots(self, plan_id: int | str, user: str) -> list[Slot]:
+        """Missing sign-offs ``user`` may give now (empty for the author); the Approve button offers these."""
+        plan, status = self.status(plan_id)
+        if user == plan.author or status.state is not PlanState.AWAITING_APPROVAL:
+            return []
+        if self.config.policy.approvals.distinct_approvers and any(
+            a.user_id == user for a in status.given.values()
+        ):
+            return []
+        return [s for s in status.missing if self.roles.holds(user, s.role)]
+
+    def _open_for_decision(self, session: Session, plan_id: int | str) -> PlanRecord:
+        plan = get_plan(session, plan_id)
+        session.refresh(plan, with_for_update=True)  # one decision at a time per plan (PostgreSQL store)
+        return plan
+
+    def _check_decidable(self, plan: PlanRecord, user: str, verb: str) -> None:
+        state = PlanState(plan.state)
+        if state is not PlanState.AWAITING_APPROVAL:
+            raise InvalidState(
+                f"plan #{plan.id} is {state.label}; only a plan awaiting approval can be {verb}"
+            )
+        if user == plan.author:
+            raise Forbidden(f"you planned #{plan.id}: someone else must review it")
+
+    def _expire(self, plan_id: int | str) -> None:
+        """Expiry is committed on its own, so the refusal that follows does not roll it back."""
+        with self.db.session() as session:
+            plan = get_plan(session, plan_id)
+            expired = expire_if_due(session, self.config, plan, self.clock())
+        if expired:
+            raise _expired_error(plan)
+
+    def approve(
+        self,
+        plan_id: int | str,
+        *,
+        user: str,
+        slot: str | None = None,
+        action_key: str | None = None,
+        break_glass_reason: str | None = None,
+    ) -> Outcome:
+        """Fill one sign-off of ``plan_id`` as ``user``.
+
+        ``slot`` names the role or review (required when the user may fill several). A break-glass
+        approval (the CLI's, with a reason) skips the role check only; every other rule still holds.
+        """
+        self._expire(plan_id)
+        _, status = self.status(plan_id)
+        held = {s.role for s in status.slots if self.roles.holds(user, s.role)}  # outside the write lock
+        with self.db.session() as session:
+            plan = self._open_for_decision(session, plan_id)
+            if not _claim(session, action_key, plan.id):
+                return Outcome(plan, approval_status(self.config, plan), "already handled", duplicate=True)
+            self._check_decidable(plan, user, "approved")
+            verify_bytes(plan)
+            status = approval_status(self.config, plan)
+            chosen = self._choose_slot(plan, status, user, slot, held, break_glass=bool(break_glass_reason))
+            approval = ApprovalRecord(
+                slot=chosen.name,
+                role=chosen.role,
+                user_id=user,
+                sha256=plan.sha256,
+                rollback_sha256=plan.rollback_sha256,
+                via="cli" if break_glass_reason else "slack",
+                reason=break_glass_reason,
+                at=self.clock(),
+            )
+            plan.approvals.append(approval)
+            session.flush()
+            how = f" (break-glass: {break_glass_reason})" if break_glass_reason else ""
+            timeline.record(
+                session,
+                plan_id=plan.id,
+                actor=user,
+                kind="approval",
+                message=f"{chosen.label} {'approved' if chosen.kind == 'approval' else 'recorded'}{how}",
+                data={
+                    "slot": chosen.name,
+                    "role": chosen.role,
+                    "sha256": plan.sha256,
+                    "rollback_sha256": plan.rollback_sha256,
+                    "via": approval.via,
+                },
+            )
+            status = approval_status(self.config, plan)
+            if status.complete:
+                check_transition(PlanState(plan.state), PlanState.APPROVED)
+                plan.state = PlanState.APPROVED.value
+                timeline.record(
+                    session,
+                    plan_id=plan.id,
+                    actor="bot",
+                    kind="approved",
+                    message=f"approved: all {len(status.slots)} sign-offs for SHA-256 {plan.sha256[:12]}",
+                    data={"sha256": plan.sha256, "rollback_sha256": plan.rollback_sha256},
+                )
+                status = approval_status(self.config, plan)
+            return Outcome(
+                plan, status, f"{chosen.label} approved for plan #{plan.id}", approved=status.complete
+            )
+
+    def _choose_slot(
+        self,
+        plan: PlanRecord,
+        status: ApprovalStatus,
+        user: str,
+        slot: str | None,
+        held: set[str],
+        *,
+        break_glass: bool,
+    ) -> Slot:
+        if not break_glass and self.config.policy.approvals.distinct_approvers:
+            mine = [a for a in status.given.values() if a.user_id == user]
+            if mine:
+                raise Forbidden(
+                    f"you already signed plan #{plan.id} as {display_name(mine[0].slot)}; "
+                    "each sign-off needs a different person"
+                )
+        by_name = {s.name: s for s in status.slots}
+        if slot is not None:
+            if slot not in by_name:
+                needed = ", ".join(s.label for s in status.slots) or "nothing"
+                raise UserError(f"plan #{plan.id} needs no {display_name(slot)} sign-off (it needs {needed})")
+            chosen = by_name[slot]
+            if chosen.name in status.given:
+                given = status.given[chosen.name]
+                raise InvalidState(f"{chosen.label} already approved plan #{plan.id} (<@{given.user_id}>)")
+            if not break_glass and chosen.role not in held:
+                raise Forbidden(f"you do not hold the {display_name(chosen.role)} role")
+            return chosen
+        candidates = [s for s in status.missing if break_glass or s.role in held]
+        if not candidates:
+            if not status.missing:
+                raise InvalidState(f"plan #{plan.id} has every sign-off it needs")
+            needed = ", ".join(s.label for s in status.missing)
+            raise Forbidden(f"plan #{plan.id} still needs {needed}; you hold none of these roles")
+        if len(candidates) > 1:
+            raise UserError("you may sign as " + " or ".join(s.label for s in candidates) + "; choose one")
+        return candidates[0]
+
+    def reject(self, plan_id: int | str, *, user: str, reason: str, action_key: str | None = None) -> Outcome:
+        """End a plan: only someone who may approve it, with a reason the author will read."""
+        reason = reason.strip()
+        if not reason:
+            raise UserError("say why the plan is rejected")
+        self._expire(plan_id)
+        _, status = self.status(plan_id)
+        approver_roles = [s.role for s in status.slots if s.kind == "approval"] or [
+            s.role for s in status.slots
+        ]
+        may = any(r != PEER and self.roles.holds(user, r) for r in approver_roles)
+        with self.db.session() as session:
+            plan = self._open_for_decision(session, plan_id)
+            if not _claim(session, action_key, plan.id):
+                return Outcome(plan, approval_status(self.config, plan), "already handled", duplicate=True)
+            self._check_decidable(plan, user, "rejected")
+            if not may:
+                roles = ", ".join(display_name(r) for r in approver_roles if r != PEER) or "an approver role"
+                raise Forbidden(f"only {roles} may reject plan #{plan.id}")
+            check_transition(PlanState(plan.state), PlanState.REJECTED)
+            plan.state = PlanState.REJECTED.value
+            timeline.record(
+                session,
+                plan_id=plan.id,
+                actor=user,
+                kind="rejected",
+                message=f"rejected: {reason}",
+                data={"reason": reason, "sha256": plan.sha256},
+            )
+            return Outcome(plan, approval_status(self.config, plan), f"plan #{plan.id} rejected")
+
+    def request_changes(
+        self, plan_id: int | str, *, user: str, comment: str, action_key: str | None = None
+    ) -> Outcome:
+        """Ask the author for changes; the plan stays open until a changed file supersedes it."""
+        comment = comment.strip()
+        if not comment:
+            raise UserError("say which changes you need")
+        self._expire(plan_id)
+        _, status = self.status(plan_id)
+        may = any(self.roles.holds(user, s.role) for s in status.slots)
+        with self.db.session() as session:
+            plan = self._open_for_decision(session, plan_id)
+            if not _claim(session, action_key, plan.id):
+                return Outcome(plan, approval_status(self.config, plan), "already handled", duplicate=True)
+            self._check_decidable(plan, user, "reviewed")
+            if not may:
+                raise Forbidden(f"only someone who may sign plan #{plan.id} can request changes")
+            timeline.record(
+                session,
+                plan_id=plan.id,
+                actor=user,
+                kind="changes_requested",
+                message=f"changes requested: {comment}",
+                data={"comment": comment, "sha256": plan.sha256},
+            )
+            return Outcome(plan, approval_status(self.config, plan), f"changes requested on plan #{plan.id}")
+
+    def expire_due(self) -> list[PlanRecord]:
+        """Expire every open plan past its window (the scheduler's sweep); returns those it expired."""
+        now = self.clock()
+        with self.db.session() as session:
+            plans = session.scalars(
+                select(PlanRecord).where(PlanRecord.state.in_([s.value for s in OPEN_STATES]))
+            ).all()
+            return [p for p in plans if expire_if_due(session, self.config, p, now)]
+
+    def open_plans(self, channel_id: str | None = None) -> list[tuple[PlanRecord, ApprovalStatus]]:
+        """Plans still open (awaiting approval or approved), newest first; in one channel when given."""
+        self.expire_due()
+        with self.db.session() as session:
+            query = select(PlanRecord).where(PlanRecord.state.in_([s.value for s in OPEN_STATES]))
+            if channel_id is not None:
+                query = query.where(PlanRecord.channel_id == channel_id)
+            plans = session.scalars(query.order_by(PlanRecord.id.desc())).all()
+            return [(p, approval_status(self.config, p)) for p in plans]

@@ -1,0 +1,76 @@
+"""Who holds which role: Slack user ids and user groups from the config (group members cached briefly).
+
+The directory is authoritative for every click; nothing a Slack payload says about roles is trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from bot.config import RoleConfig
+
+log = logging.getLogger(__name__)
+
+# Anyone but the plan's author may act as a peer (the guide's "peer review").
+PEER = "peer"
+GROUP_CACHE_SECONDS = 60.0
+
+GroupMembers = Callable[[str], list[str]]
+
+
+class RoleLookupError(Exception):
+    """A user group's members could not be read; the click is refused rather than guessed."""
+
+
+class RoleDirectory:
+    """Answers "which roles does this user hold?" from the config's role map.
+
+    ``group_members`` reads a user group's member ids (Slack's ``usergroups.users.list`` in production);
+    its answers are cached for ``ttl`` seconds so a burst of clicks costs one call per group.
+    """
+
+    def __init__(
+        self,
+        roles: Mapping[str, RoleConfig],
+        group_members: GroupMembers | None = None,
+        *,
+        ttl: float = GROUP_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._roles = dict(roles)
+        self._group_members = group_members
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def _members(self, group: str) -> frozenset[str]:
+        with self._lock:
+            cached = self._cache.get(group)
+            if cached and self._clock() - cached[0] < self._ttl:
+                return cached[1]
+        if self._group_members is None:
+            raise RoleLookupError(f"user group {group} cannot be resolved here")
+        try:
+            members = frozenset(self._group_members(group))
+        except Exception as err:
+            log.warning("cannot read members of user group %s: %s", group, err)
+            raise RoleLookupError(f"cannot read the members of user group {group}") from err
+        with self._lock:
+            self._cache[group] = (self._clock(), members)
+        return members
+
+    def holds(self, user_id: str, role: str) -> bool:
+        if role == PEER:
+            return True
+        config = self._roles.get(role)
+        if config is None:
+            return False
+        return user_id in config.users or any(user_id in self._members(g) for g in config.groups)
+
+    def roles_of(self, user_id: str, among: list[str]) -> list[str]:
+        """The roles of ``among`` that ``user_id`` holds, in the order given."""
+        return [role for role in among if self.holds(user_id, role)]
