@@ -21,8 +21,8 @@ from bot import timeline
 from bot.config import BotConfig
 from bot.errors import Forbidden, InvalidState, UserError
 from bot.plans import environment, get_plan, verify_bytes
-from bot.policy import ApprovalRequirement, display_name
-from bot.roles import PEER, RoleDirectory
+from bot.policy import PEER_ROLE, ApprovalRequirement, display_name
+from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState, check_transition
 from storage.db import Database
@@ -300,15 +300,15 @@ class Approvals:
         approver_roles = [s.role for s in status.slots if s.kind == "approval"] or [
             s.role for s in status.slots
         ]
-        may = any(r != PEER and self.roles.holds(user, r) for r in approver_roles)
+        may = any(r != PEER_ROLE and self.roles.holds(user, r) for r in approver_roles)
         with self.db.session() as session:
             plan = self._open_for_decision(session, plan_id)
             if not _claim(session, action_key, plan.id):
                 return Outcome(plan, approval_status(self.config, plan), "already handled", duplicate=True)
             self._check_decidable(plan, user, "rejected")
             if not may:
-                roles = ", ".join(display_name(r) for r in approver_roles if r != PEER) or "an approver role"
-                raise Forbidden(f"only {roles} may reject plan #{plan.id}")
+                named = [display_name(r) for r in approver_roles if r != PEER_ROLE]
+                raise Forbidden(f"only {' or '.join(named) or 'an approver'} may reject plan #{plan.id}")
             check_transition(PlanState(plan.state), PlanState.REJECTED)
             plan.state = PlanState.REJECTED.value
             timeline.record(

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from bot.policy import Policy, load_policy
+from bot.policy import PEER_ROLE, Policy, load_policy
 
 DEFAULT_STATE_DIR = ".migrate-bot"
 
@@ -201,12 +201,12 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> BotConf
     default_env = raw.default_environment or next(iter(raw.environments))
     if default_env not in raw.environments:
         problems.append(f"default_environment: {default_env!r} is not one of the environments")
-    needed_roles = {
-        role
-        for by_level in policy.approvals.matrix.values()
-        for req in by_level.values()
-        for role in req.approvers
-    } | {lv.role for lv in policy.escalation.chain}
+    requirements = [req for by_level in policy.approvals.matrix.values() for req in by_level.values()]
+    needed_roles = (
+        {role for req in requirements for role in req.approvers}
+        | {policy.approvals.review_roles[review] for req in requirements for review in req.reviews}
+        | {lv.role for lv in policy.escalation.chain}
+    ) - {PEER_ROLE}
     for role, members in raw.roles.items():
         if not members.users and not members.groups:
             problems.append(f"roles.{role}: lists no users and no groups")

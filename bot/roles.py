@@ -11,17 +11,17 @@ import time
 from collections.abc import Callable, Mapping
 
 from bot.config import RoleConfig
+from bot.errors import UserError
+from bot.policy import PEER_ROLE
 
 log = logging.getLogger(__name__)
 
-# Anyone but the plan's author may act as a peer (the guide's "peer review").
-PEER = "peer"
 GROUP_CACHE_SECONDS = 60.0
 
 GroupMembers = Callable[[str], list[str]]
 
 
-class RoleLookupError(Exception):
+class RoleLookupError(UserError):
     """A user group's members could not be read; the click is refused rather than guessed."""
 
 
@@ -64,7 +64,7 @@ class RoleDirectory:
         return members
 
     def holds(self, user_id: str, role: str) -> bool:
-        if role == PEER:
+        if role == PEER_ROLE:
             return True
         config = self._roles.get(role)
         if config is None:
