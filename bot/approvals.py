@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,7 @@ from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState, check_transition
 from storage.db import Database
-from storage.models import ActionRecord, ApprovalRecord, PlanRecord, utcnow
+from storage.models import ActionRecord, ApprovalRecord, PlanRecord, aware, utcnow
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,7 @@ class Outcome:
     message: str
     duplicate: bool = False
     approved: bool = False  # this decision gave the plan its last sign-off
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    slot: Slot | None = None  # the sign-off an approval filled
 
 
 def required_slots(requirement: ApprovalRequirement, review_roles: dict[str, str]) -> list[Slot]:
@@ -248,7 +244,11 @@ class Approvals:
                 )
                 status = approval_status(self.config, plan)
             return Outcome(
-                plan, status, f"{chosen.label} approved for plan #{plan.id}", approved=status.complete
+                plan,
+                status,
+                f"{chosen.label} approved for plan #{plan.id}",
+                approved=status.complete,
+                slot=chosen,
             )
 
     def _choose_slot(

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from bot.plans import PlanDraft
 from bot.policy import Policy
-from bot.report import PlanMeta, render_text
+from bot.report import PlanMeta, approval_lines, render_text
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ class Notifier(Protocol):
         """Add news to a plan's thread."""
         ...
 
+    def update_plan(self, view: PlanView, ref: MessageRef) -> None:
+        """Redraw the plan's message in place: state, sign-offs, what is still missing."""
+        ...
+
+    def mention(self, user_id: str) -> str:
+        """How to name a user so they are notified."""
+        ...
+
 
 class ConsoleNotifier:
     """Prints what the bot would post; the demo and the CLI use it."""
@@ -61,3 +69,12 @@ class ConsoleNotifier:
 
     def post_in_thread(self, ref: MessageRef, text: str) -> None:
         self._write(f"  ↳ {text}")
+
+    def update_plan(self, view: PlanView, ref: MessageRef) -> None:
+        meta = view.meta
+        if meta is not None and meta.status is not None:
+            lines = approval_lines(meta.status, mention=self.mention)
+            self._write(f"  ↻ plan #{meta.plan_id} is {meta.state.replace('_', ' ')}: " + "; ".join(lines))
+
+    def mention(self, user_id: str) -> str:
+        return f"@{user_id}"

@@ -6,10 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import timeline
+from bot.approvals import approval_status
 from bot.config import BotConfig
-from bot.notifier import MessageRef, Notifier, PlanView
+from bot.notifier import Notifier, PlanView
 from bot.plans import create_plan, draft_plan, environment
 from bot.report import PlanMeta
+from bot.reviewing import message_ref, plan_view
 from bot.targets import open_catalog
 from storage.db import Database
 from storage.models import PlanRecord
@@ -34,8 +36,9 @@ def submit_plan(
         draft = draft_plan(config, env.name, file_arg, catalog=catalog)
     with db.session() as session:
         plan = create_plan(session, draft, author=author, channel_id=channel_id)
-        older = replaced_by(session, plan.id)
-    meta = PlanMeta(plan_id=plan.id, state=plan.state, author=author)
+        status = approval_status(config, plan)
+        older = [(old, approval_status(config, old)) for old in replaced_by(session, plan.id)]
+    meta = PlanMeta(plan_id=plan.id, state=plan.state, author=author, status=status)
     ref = notifier.post_plan(PlanView(draft, meta, config.policy), channel=channel_id)
     with db.session() as session:
         stored = session.get(PlanRecord, plan.id)
@@ -53,11 +56,13 @@ def submit_plan(
         plan = stored
     if ref is not None:
         notifier.post_plan_details(PlanView(draft, meta, config.policy), ref)
-    for old in older:
-        if old.channel_id and old.message_ts:
+    for old, old_status in older:
+        old_ref = message_ref(old)
+        if old_ref is not None:
             changed = "the migration changed" if old.sha256 != plan.sha256 else "re-planned"
+            notifier.update_plan(plan_view(config, old, old_status), old_ref)
             notifier.post_in_thread(
-                MessageRef(old.channel_id, old.message_ts),
+                old_ref,
                 f"Superseded by plan #{plan.id} ({changed}); approvals given here no longer count.",
             )
     return plan

@@ -6,12 +6,18 @@ The line formatters here are shared with the Slack renderer so both say exactly 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.plans import PlanDraft, rollback_to_dict
-from bot.policy import ApprovalRequirement, Policy, display_name
+from bot.policy import PEER_ROLE, ApprovalRequirement, Policy, display_name
 from bot.sql.model import Analysis, Hazard, Level, Operation, Rollback, TargetFacts
+from bot.states import OPEN_STATES
+from storage.models import aware
+
+if TYPE_CHECKING:
+    from bot.approvals import ApprovalStatus
 
 LEVEL_ICON = {Level.LOW: "🟢", Level.MEDIUM: "🟡", Level.HIGH: "🔴"}
 HAZARD_ICON = {Level.LOW: "ℹ️", Level.MEDIUM: "⚠️", Level.HIGH: "⛔"}
@@ -24,6 +30,41 @@ class PlanMeta:
     plan_id: int
     state: str
     author: str
+    status: ApprovalStatus | None = None
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def approval_lines(
+    status: ApprovalStatus,
+    *,
+    mention: Callable[[str], str] = _identity,
+    quote: Callable[[str], str] = _identity,
+) -> list[str]:
+    """Each sign-off the plan needs, given (who, when) or still missing; the same on every front end.
+
+    ``mention`` renders a user id (Slack: ``<@U123>``); ``quote`` escapes free text such as a reason.
+    """
+    if not status.slots and not status.rehearsal_required:
+        return ["No approval required"]
+    lines = []
+    for slot in status.slots:
+        given = status.given.get(slot.name)
+        if given is None:
+            who = "anyone but the author" if slot.role == PEER_ROLE else display_name(slot.role)
+            lines.append(f"⏳ {slot.label}: waiting for {who}")
+            continue
+        line = f"✅ {slot.label}: {mention(given.user_id)} · {aware(given.at):%Y-%m-%d %H:%M} UTC"
+        if given.via == "cli":
+            line += f" (break-glass: {quote(given.reason or '')})"
+        lines.append(line)
+    if status.rehearsal_required:
+        lines.append("⏳ Rehearsal report: a passing rehearsal is required before the migration runs")
+    if status.state in OPEN_STATES:
+        lines.append(f"Approvals expire {status.expires_at:%Y-%m-%d %H:%M} UTC")
+    return lines
 
 
 def title(draft: PlanDraft, meta: PlanMeta | None = None) -> str:
@@ -95,7 +136,7 @@ def requirement_lines(req: ApprovalRequirement) -> list[str]:
     return lines
 
 
-def _sections(draft: PlanDraft, policy: Policy) -> list[tuple[str, list[str]]]:
+def _sections(draft: PlanDraft, policy: Policy, meta: PlanMeta | None) -> list[tuple[str, list[str]]]:
     a = draft.analysis
     tables = ", ".join(
         f"{t} (~{a.target.row_estimates[t]:,} rows)" if t in a.target.row_estimates else t for t in a.tables
@@ -128,6 +169,8 @@ def _sections(draft: PlanDraft, policy: Policy) -> list[tuple[str, list[str]]]:
         ),
         ("Required approvals", requirement_lines(draft.requirement)),
     ]
+    if meta and meta.status:
+        sections.append(("Approvals", approval_lines(meta.status)))
     if draft.rollback_analysis and draft.rollback_analysis.hazards:
         ra = draft.rollback_analysis
         sections.append(("Rollback hazards", [hazard_line(h, ra) for h in ra.hazards]))
@@ -142,7 +185,7 @@ def render_text(
     out = [title(draft, meta), "=" * len(title(draft, meta))]
     if meta:
         out.append(f"State: {meta.state.replace('_', ' ')} · author {meta.author}")
-    for name, lines in _sections(draft, policy):
+    for name, lines in _sections(draft, policy, meta):
         out += ["", f"{name}:"] + [f"  {line}" for line in lines]
     if with_sql:
         out += [
@@ -160,7 +203,7 @@ def render_markdown(draft: PlanDraft, policy: Policy, meta: PlanMeta | None = No
     out = [f"## {title(draft, meta)}"]
     if meta:
         out.append(f"State: **{meta.state.replace('_', ' ')}** · author {meta.author}")
-    for name, lines in _sections(draft, policy):
+    for name, lines in _sections(draft, policy, meta):
         out += ["", f"### {name}", ""]
         out += [f"- {line}" for line in lines]
     out += ["", "### Migration SQL", "", "```sql", draft.migration.sql.rstrip(), "```"]
