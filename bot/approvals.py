@@ -65,12 +65,14 @@ class ApprovalStatus:
 class Outcome:
     """What a decision did; ``duplicate`` means the same action was already handled and nothing changed."""
 
+    kind: str  # "approval", "rejection" or "changes_requested"
     plan: PlanRecord
-    status: ApprovalStatus | None
-    message: str
-    duplicate: bool = False
-    approved: bool = False  # this decision gave the plan its last sign-off
+    status: ApprovalStatus
+    actor: str
+    note: str | None = None  # the reason, comment or break-glass justification
     slot: Slot | None = None  # the sign-off an approval filled
+    approved: bool = False  # this approval was the plan's last missing sign-off
+    duplicate: bool = False
 
 
 def required_slots(requirement: ApprovalRequirement, review_roles: dict[str, str]) -> list[Slot]:
@@ -198,7 +200,7 @@ class Approvals:
         with self.db.session() as session:
             plan = self._open_for_decision(session, plan_id)
             if not _claim(session, action_key, plan.id):
-                return Outcome(plan, approval_status(self.config, plan), "already handled", duplicate=True)
+                return Outcome("approval", plan, approval_status(self.config, plan), user, duplicate=True)
             self._check_decidable(plan, user, "approved")
             verify_bytes(plan)
             status = approval_status(self.config, plan)
@@ -244,11 +246,13 @@ class Approvals:
                 )
                 status = approval_status(self.config, plan)
             return Outcome(
+                "approval",
                 plan,
                 status,
-                f"{chosen.label} approved for plan #{plan.id}",
-                approved=status.complete,
+                user,
+                note=break_glass_reason,
                 slot=chosen,
+                approved=status.complete,
             )
 
     def _choose_slot(
@@ -290,25 +294,38 @@ class Approvals:
             raise UserError("you may sign as " + " or ".join(s.label for s in candidates) + "; choose one")
         return candidates[0]
 
+    def _rejecters(self, status: ApprovalStatus) -> list[str]:
+        """Roles that may end a plan: its approver roles (its review roles when it has none), never "peer"."""
+        approvers = [s.role for s in status.slots if s.kind == "approval"]
+        return [r for r in approvers or [s.role for s in status.slots] if r != PEER_ROLE]
+
+    def check_reject(self, plan_id: int | str, user: str) -> None:
+        """Raise the reason ``user`` may not reject the plan; Slack asks before opening the modal."""
+        plan, status = self.status(plan_id)
+        self._check_decidable(plan, user, "rejected")
+        roles = self._rejecters(status)
+        if not any(self.roles.holds(user, r) for r in roles):
+            named = " or ".join(display_name(r) for r in roles) or "an approver"
+            raise Forbidden(f"only {named} may reject plan #{plan.id}")
+
+    def check_request_changes(self, plan_id: int | str, user: str) -> None:
+        plan, status = self.status(plan_id)
+        self._check_decidable(plan, user, "reviewed")
+        if not any(self.roles.holds(user, s.role) for s in status.slots):
+            raise Forbidden(f"only someone who may sign plan #{plan.id} can request changes")
+
     def reject(self, plan_id: int | str, *, user: str, reason: str, action_key: str | None = None) -> Outcome:
         """End a plan: only someone who may approve it, with a reason the author will read."""
         reason = reason.strip()
         if not reason:
             raise UserError("say why the plan is rejected")
         self._expire(plan_id)
-        _, status = self.status(plan_id)
-        approver_roles = [s.role for s in status.slots if s.kind == "approval"] or [
-            s.role for s in status.slots
-        ]
-        may = any(r != PEER_ROLE and self.roles.holds(user, r) for r in approver_roles)
+        self.check_reject(plan_id, user)  # role lookups happen outside the write transaction
         with self.db.session() as session:
             plan = self._open_for_decision(session, plan_id)
             if not _claim(session, action_key, plan.id):
-                return Outcome(plan, approval_status(self.config, plan), "already handled", duplicate=True)
+                return Outcome("rejection", plan, approval_status(self.config, plan), user, duplicate=True)
             self._check_decidable(plan, user, "rejected")
-            if not may:
-                named = [display_name(r) for r in approver_roles if r != PEER_ROLE]
-                raise Forbidden(f"only {' or '.join(named) or 'an approver'} may reject plan #{plan.id}")
             check_transition(PlanState(plan.state), PlanState.REJECTED)
             plan.state = PlanState.REJECTED.value
             timeline.record(
@@ -319,7 +336,7 @@ class Approvals:
                 message=f"rejected: {reason}",
                 data={"reason": reason, "sha256": plan.sha256},
             )
-            return Outcome(plan, approval_status(self.config, plan), f"plan #{plan.id} rejected")
+            return Outcome("rejection", plan, approval_status(self.config, plan), user, note=reason)
 
     def request_changes(
         self, plan_id: int | str, *, user: str, comment: str, action_key: str | None = None
@@ -329,15 +346,13 @@ class Approvals:
         if not comment:
             raise UserError("say which changes you need")
         self._expire(plan_id)
-        _, status = self.status(plan_id)
-        may = any(self.roles.holds(user, s.role) for s in status.slots)
+        self.check_request_changes(plan_id, user)
         with self.db.session() as session:
             plan = self._open_for_decision(session, plan_id)
+            status = approval_status(self.config, plan)
             if not _claim(session, action_key, plan.id):
-                return Outcome(plan, approval_status(self.config, plan), "already handled", duplicate=True)
+                return Outcome("changes_requested", plan, status, user, duplicate=True)
             self._check_decidable(plan, user, "reviewed")
-            if not may:
-                raise Forbidden(f"only someone who may sign plan #{plan.id} can request changes")
             timeline.record(
                 session,
                 plan_id=plan.id,
@@ -346,7 +361,7 @@ class Approvals:
                 message=f"changes requested: {comment}",
                 data={"comment": comment, "sha256": plan.sha256},
             )
-            return Outcome(plan, approval_status(self.config, plan), f"changes requested on plan #{plan.id}")
+            return Outcome("changes_requested", plan, status, user, note=comment)
 
     def expire_due(self) -> list[PlanRecord]:
         """Expire every open plan past its window (the scheduler's sweep); returns those it expired."""

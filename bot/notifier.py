@@ -48,6 +48,10 @@ class Notifier(Protocol):
         """How to name a user so they are notified."""
         ...
 
+    def quote(self, text: str) -> str:
+        """Free text typed by a person, made inert (no mentions or links it did not mean)."""
+        ...
+
 
 class ConsoleNotifier:
     """Prints what the bot would post; the demo and the CLI use it."""
@@ -78,3 +82,6 @@ class ConsoleNotifier:
 
     def mention(self, user_id: str) -> str:
         return f"@{user_id}"
+
+    def quote(self, text: str) -> str:
+        return text

@@ -31,19 +31,41 @@ def message_ref(plan: PlanRecord) -> MessageRef | None:
 
 
 class Reviews:
-    """The approval service with its announcements."""
+    """Announcements of the approval service's decisions, and the expiry sweep."""
 
     def __init__(self, approvals: Approvals, notifier: Notifier, config: BotConfig) -> None:
         self.approvals = approvals
         self.notifier = notifier
         self.config = config
 
-    def _announce(self, outcome: Outcome, news: str) -> None:
+    def news(self, outcome: Outcome) -> str:
+        """What the plan's thread is told about a decision."""
+        plan, status, who = outcome.plan, outcome.status, self.notifier.mention(outcome.actor)
+        author = self.notifier.mention(plan.author)
+        note = self.notifier.quote(outcome.note or "")
+        if outcome.kind == "rejection":
+            return (
+                f"⛔ {who} rejected plan #{plan.id}: {note}\n{author}, plan a changed migration to try again."
+            )
+        if outcome.kind == "changes_requested":
+            return f"✏️ {who} requests changes: {note}\n{author}, plan the changed file to replace this plan."
+        assert outcome.slot is not None
+        how = f" (break-glass: {note})" if outcome.note else ""
+        text = (
+            f"✅ {who} approved as {outcome.slot.label}{how} "
+            f"({len(status.given)} of {len(status.slots)}) for SHA-256 `{plan.sha256[:12]}`"
+        )
+        if outcome.approved:
+            text += f"\n:white_check_mark: Plan #{plan.id} is *approved*, every sign-off is in. {author}"
+        return text
+
+    def announce(self, outcome: Outcome) -> None:
+        """Redraw the plan's message and tell its thread; a duplicate action announces nothing."""
         ref = message_ref(outcome.plan)
-        if ref is None:
+        if outcome.duplicate or ref is None:
             return
         self.notifier.update_plan(plan_view(self.config, outcome.plan, outcome.status), ref)
-        self.notifier.post_in_thread(ref, news)
+        self.notifier.post_in_thread(ref, self.news(outcome))
 
     def refresh(self, plan_id: int | str) -> None:
         """Redraw a plan's message from storage (after an expiry, say)."""
@@ -51,57 +73,6 @@ class Reviews:
         ref = message_ref(plan)
         if ref is not None:
             self.notifier.update_plan(plan_view(self.config, plan, status), ref)
-
-    def approve(
-        self,
-        plan_id: int | str,
-        *,
-        user: str,
-        slot: str | None = None,
-        action_key: str | None = None,
-        break_glass_reason: str | None = None,
-    ) -> Outcome:
-        outcome = self.approvals.approve(
-            plan_id, user=user, slot=slot, action_key=action_key, break_glass_reason=break_glass_reason
-        )
-        if outcome.duplicate:
-            return outcome
-        plan, status, slot = outcome.plan, outcome.status, outcome.slot
-        assert status is not None and slot is not None
-        how = f" (break-glass: {break_glass_reason})" if break_glass_reason else ""
-        news = (
-            f"✅ {self.notifier.mention(user)} approved as {slot.label}{how} "
-            f"({len(status.given)} of {len(status.slots)}) for SHA-256 `{plan.sha256[:12]}`"
-        )
-        if outcome.approved:
-            news += (
-                f"\n:white_check_mark: Plan #{plan.id} is *approved*: every sign-off is in. "
-                f"{self.notifier.mention(plan.author)}, it is ready to run."
-            )
-        self._announce(outcome, news)
-        return outcome
-
-    def reject(self, plan_id: int | str, *, user: str, reason: str, action_key: str | None = None) -> Outcome:
-        outcome = self.approvals.reject(plan_id, user=user, reason=reason, action_key=action_key)
-        if not outcome.duplicate:
-            self._announce(
-                outcome,
-                f"⛔ {self.notifier.mention(user)} rejected plan #{outcome.plan.id}: {reason.strip()}\n"
-                f"{self.notifier.mention(outcome.plan.author)}, plan a changed migration to try again.",
-            )
-        return outcome
-
-    def request_changes(
-        self, plan_id: int | str, *, user: str, comment: str, action_key: str | None = None
-    ) -> Outcome:
-        outcome = self.approvals.request_changes(plan_id, user=user, comment=comment, action_key=action_key)
-        if not outcome.duplicate:
-            self._announce(
-                outcome,
-                f"✏️ {self.notifier.mention(user)} requests changes: {comment.strip()}\n"
-                f"{self.notifier.mention(outcome.plan.author)}, plan the changed file to replace this plan.",
-            )
-        return outcome
 
     def sweep_expired(self) -> list[int]:
         """Expire overdue plans and say so in their threads; returns their ids."""
