@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -91,6 +92,32 @@ def approval_status(config: BotConfig, plan: PlanRecord) -> ApprovalStatus:
         rehearsal_required=requirement.rehearsal_required,
         expires_at=aware(plan.created_at) + timedelta(days=policy.expire_after_days),
     )
+
+
+def status_dict(plan: PlanRecord, status: ApprovalStatus) -> dict[str, Any]:
+    """A plan's sign-offs as data, for scripts (``migrate-bot status --format json``)."""
+    return {
+        "plan_id": plan.id,
+        "state": status.state.value,
+        "sha256": plan.sha256,
+        "rollback_sha256": plan.rollback_sha256,
+        "expires_at": status.expires_at.isoformat(),
+        "rehearsal_required": status.rehearsal_required,
+        "required": [{"slot": s.name, "kind": s.kind, "role": s.role} for s in status.slots],
+        "given": [
+            {
+                "slot": a.slot,
+                "role": a.role,
+                "user": a.user_id,
+                "at": aware(a.at).isoformat(),
+                "via": a.via,
+                "reason": a.reason,
+                "sha256": a.sha256,
+            }
+            for a in status.given.values()
+        ],
+        "missing": [s.name for s in status.missing],
+    }
 
 
 def expire_if_due(session: Session, config: BotConfig, plan: PlanRecord, now: datetime) -> bool:

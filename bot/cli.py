@@ -6,15 +6,20 @@ Exit codes: 0 success; 1 ``--fail-on`` level reached; 2 bad input or configurati
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.app import build_services, configure_logging, load_bot_config, planning_only_config
+from bot.approvals import Approvals, status_dict
 from bot.config import ConfigError, Settings
 from bot.errors import UserError
+from bot.notifier import ConsoleNotifier, Notifier
 from bot.plans import draft_plan, environment
-from bot.report import render_json, render_markdown, render_text
+from bot.report import approval_lines, render_json, render_markdown, render_text, title
+from bot.reviewing import Reviews, plan_view
+from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.targets import open_catalog
 
@@ -65,6 +70,52 @@ def _cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reviews(args: argparse.Namespace, settings: Settings) -> Reviews:
+    """The approval service for operators: Slack messages are updated when a bot token is set."""
+    config = load_bot_config(settings, args.config)
+    services = build_services(settings, config)
+    notifier: Notifier = ConsoleNotifier(write=lambda text: print(text, file=sys.stderr))
+    if settings.slack_bot_token is not None:
+        from handlers.slack_notifier import SlackNotifier, make_client
+
+        client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        notifier = SlackNotifier(client)
+    return Reviews(Approvals(services.db, config, RoleDirectory(config.roles)), notifier, config)
+
+
+def _cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.reason.strip():
+        raise UserError("--reason: say why Slack's approval flow is bypassed")
+    reviews = _reviews(args, settings)
+    outcome = reviews.approvals.approve(
+        args.plan, user=args.operator, slot=args.role, break_glass_reason=args.reason.strip()
+    )
+    reviews.announce(outcome)
+    print(reviews.news(outcome))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    reviews = _reviews(args, settings)
+    plan, status = reviews.approvals.status(args.plan)
+    view = plan_view(reviews.config, plan, status)
+    if args.format == "json":
+        print(json.dumps(status_dict(plan, status), indent=2))
+    else:
+        assert view.meta is not None
+        print(f"{title(view.draft, view.meta)}: {plan.state.replace('_', ' ')} · author {plan.author}")
+        print("\n".join(f"  {line}" for line in approval_lines(status)))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    reviews = _reviews(args, settings)
+    for plan, status in reviews.approvals.open_plans(args.channel):
+        missing = ", ".join(s.label for s in status.missing) or "nothing"
+        print(f"#{plan.id}\t{plan.environment}\t{plan.file_name}\t{plan.state}\tmissing: {missing}")
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.server import serve
 
@@ -106,6 +157,24 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the bot's own database")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply the bot's schema migrations").set_defaults(func=_cmd_db_upgrade)
+
+    approve = sub.add_parser(
+        "approve", help="break-glass: record one sign-off without Slack, with the operator's name and reason"
+    )
+    approve.add_argument("plan", help="plan id, e.g. 12 or #12")
+    approve.add_argument("--role", required=True, help="the role or review signed, e.g. technical_lead")
+    approve.add_argument("--operator", required=True, help="who is signing (name or Slack user id)")
+    approve.add_argument("--reason", required=True, help="why Slack's approval flow was bypassed")
+    approve.set_defaults(func=_cmd_approve)
+
+    status = sub.add_parser("status", help="a plan's state, sign-offs and what is missing")
+    status.add_argument("plan", help="plan id")
+    status.add_argument("--format", choices=["text", "json"], default="text")
+    status.set_defaults(func=_cmd_status)
+
+    listing = sub.add_parser("list", help="open plans (awaiting approval or approved)")
+    listing.add_argument("--channel", help="only plans posted in this Slack channel id")
+    listing.set_defaults(func=_cmd_list)
 
     sub.add_parser(
         "serve", help="run the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)"

@@ -6,8 +6,25 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.app import Services
-from handlers import commands
+from bot.approvals import Approvals
+from bot.reviewing import Reviews
+from bot.roles import RoleDirectory
+from handlers import commands, reviews
 from handlers.slack_notifier import SlackNotifier, make_client
+
+
+def slack_roles(services: Services, client: WebClient) -> RoleDirectory:
+    """The config's roles, with user groups read from Slack (``usergroups.users.list``)."""
+
+    def group_members(group: str) -> list[str]:
+        return list(client.usergroups_users_list(usergroup=group)["users"])
+
+    return RoleDirectory(services.config.roles, group_members)
+
+
+def build_reviews(services: Services, client: WebClient) -> Reviews:
+    approvals = Approvals(services.db, services.config, slack_roles(services, client))
+    return Reviews(approvals, SlackNotifier(client), services.config)
 
 
 def build_app(services: Services, client: WebClient | None = None) -> App:
@@ -24,6 +41,7 @@ def build_app(services: Services, client: WebClient | None = None) -> App:
         # Socket Mode requests are not signed; HTTP requests always are.
         request_verification_enabled=settings.slack_app_token is None,
     )
-    notifier = SlackNotifier(client)
-    commands.register(app, services, notifier)
+    review_service = build_reviews(services, client)
+    commands.register(app, services, SlackNotifier(client), review_service)
+    reviews.register(app, review_service)
     return app

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.approvals import Slot
 from bot.notifier import PlanView
 from bot.report import (
     LEVEL_ICON,
+    approval_lines,
     complexity_line,
     hazard_line,
     operation_line,
@@ -19,14 +21,17 @@ from bot.report import (
     target_line,
     title,
 )
+from bot.states import PlanState
 from handlers.blockkit import truncate
-from handlers.ids import PlanBlock
+from handlers.ids import Modal, ModalInput, PlanAction, PlanBlock
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 FIELD_LIMIT = 2000
 # Each list (hazards, locks…) is one section of at most this many lines; the rest is counted.
 MAX_LINES = 12
+# ``/migrate list`` shows at most this many plans.
+MAX_LIST = 20
 
 Block = dict[str, Any]
 
@@ -40,10 +45,13 @@ def mrkdwn(text: str, limit: int = SECTION_LIMIT) -> dict[str, str]:
     return {"type": "mrkdwn", "text": truncate(text, limit)}
 
 
-def section(block_id: str, heading: str, lines: list[str]) -> Block:
-    """One titled list; lines past MAX_LINES or the character limit are summarised, never silently lost."""
+def section(block_id: str, heading: str, lines: list[str], *, escaped: bool = False) -> Block:
+    """One titled list; lines past MAX_LINES or the character limit are summarised, never silently lost.
+
+    ``escaped`` says the lines already carry Slack markup (mentions) and their free text is escaped.
+    """
     shown = lines[:MAX_LINES]
-    text = f"*{heading}*\n" + "\n".join(f"• {escape(line)}" for line in shown)
+    text = f"*{heading}*\n" + "\n".join(f"• {line if escaped else escape(line)}" for line in shown)
     if len(lines) > len(shown):
         text += f"\n_…and {len(lines) - len(shown)} more: see the thread or `migrate-bot plan`_"
     return {"type": "section", "block_id": block_id, "text": mrkdwn(text)}
@@ -96,14 +104,136 @@ def plan_blocks(view: PlanView) -> list[Block]:
             [rollback_line(draft.rollback)]
             + [f"MANUAL: {s.irreversible_reason}" for s in draft.rollback.irreversible],
         ),
-        section(PlanBlock.APPROVALS, "Required approvals", requirement_lines(draft.requirement)),
+        approvals_section(view),
         section(
             PlanBlock.CHECKLIST,
             "Checklist",
             [f"{name}: {len(items)} item(s)" for name, items in view.policy.checklist.items()],
         ),
     ]
+    if meta and meta.state == PlanState.AWAITING_APPROVAL:
+        blocks.append(plan_buttons(meta.plan_id))
     return blocks
+
+
+def mention(user_id: str) -> str:
+    return f"<@{user_id}>"
+
+
+def approvals_section(view: PlanView) -> Block:
+    """Who signed as what and when, and what is missing; before storage, what the policy requires."""
+    meta = view.meta
+    if meta is None or meta.status is None:
+        return section(PlanBlock.APPROVALS, "Required approvals", requirement_lines(view.draft.requirement))
+    lines = approval_lines(meta.status, mention=mention, quote=escape)
+    return section(PlanBlock.APPROVALS, "Approvals", lines, escaped=True)
+
+
+def plan_buttons(plan_id: int) -> Block:
+    """Approve, Request changes, Reject: who may press them is decided on the server, per click."""
+    value = str(plan_id)
+
+    def button(action: PlanAction, text: str, style: str | None = None) -> dict[str, Any]:
+        element = {"type": "button", "action_id": action, "value": value, "text": plain(text)}
+        if style:
+            element["style"] = style
+        return element
+
+    return {
+        "type": "actions",
+        "block_id": PlanBlock.ACTIONS,
+        "elements": [
+            button(PlanAction.APPROVE, "Approve", "primary"),
+            button(PlanAction.REQUEST_CHANGES, "Request changes"),
+            button(PlanAction.REJECT, "Reject", "danger"),
+        ],
+    }
+
+
+def plain(text: str, limit: int = 75) -> dict[str, str]:
+    return {"type": "plain_text", "text": truncate(text, limit)}
+
+
+def _modal(callback: Modal, title: str, submit: str, plan_id: int, blocks: list[Block]) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": callback,
+        "private_metadata": str(plan_id),
+        "title": plain(title, 24),
+        "submit": plain(submit, 24),
+        "close": plain("Cancel", 24),
+        "blocks": blocks,
+    }
+
+
+def _text_input(block: ModalInput, label: str, placeholder: str) -> Block:
+    return {
+        "type": "input",
+        "block_id": block,
+        "label": plain(label, 2000),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": block,
+            "multiline": True,
+            "min_length": 3,
+            "max_length": 2000,
+            "placeholder": plain(placeholder, 150),
+        },
+    }
+
+
+def reject_modal(plan_id: int) -> dict[str, Any]:
+    intro = {"type": "section", "text": mrkdwn(f"Rejecting ends plan #{plan_id}; the author will read why.")}
+    field = _text_input(ModalInput.REASON, "Why is it rejected?", "e.g. needs a feature flag first")
+    return _modal(Modal.REJECT, f"Reject plan #{plan_id}", "Reject", plan_id, [intro, field])
+
+
+def changes_modal(plan_id: int) -> dict[str, Any]:
+    field = _text_input(ModalInput.COMMENT, "What should change?", "e.g. batch the UPDATE by id ranges")
+    return _modal(Modal.REQUEST_CHANGES, f"Changes to #{plan_id}", "Send", plan_id, [field])
+
+
+def approve_as_modal(plan_id: int, slots: list[Slot]) -> dict[str, Any]:
+    """A member holding several of the missing roles picks the one this approval fills."""
+    picker = {
+        "type": "input",
+        "block_id": ModalInput.SLOT,
+        "label": plain("Approve as", 2000),
+        "element": {
+            "type": "radio_buttons",
+            "action_id": ModalInput.SLOT,
+            "options": [{"text": plain(s.label), "value": s.name} for s in slots],
+        },
+    }
+    return _modal(Modal.APPROVE_AS, f"Approve plan #{plan_id}", "Approve", plan_id, [picker])
+
+
+def status_text(view: PlanView) -> str:
+    """``/migrate status``: state, sign-offs and what is missing, as one ephemeral message."""
+    meta = view.meta
+    assert meta is not None and meta.status is not None
+    lines = approval_lines(meta.status, mention=mention, quote=escape)
+    state = meta.state.replace("_", " ")
+    head = f"*{escape(title(view.draft, meta))}* · {state} · author {mention(meta.author)}"
+    return truncate(head + "\n" + "\n".join(f"• {line}" for line in lines), SECTION_LIMIT)
+
+
+def list_text(views: list[PlanView]) -> str:
+    """``/migrate list``: the open plans of a channel, newest first."""
+    if not views:
+        return "No open plans in this channel."
+    lines = []
+    for view in views[:MAX_LIST]:
+        meta = view.meta
+        assert meta is not None and meta.status is not None
+        missing = ", ".join(s.label for s in meta.status.missing) or "nothing"
+        lines.append(
+            f"• *#{meta.plan_id}* `{escape(view.draft.migration.name)}` → {escape(view.draft.environment)} · "
+            f"{view.draft.analysis.complexity.label} · {meta.state.replace('_', ' ')} · missing: {missing}"
+        )
+    if len(views) > MAX_LIST:
+        lines.append(f"_…and {len(views) - MAX_LIST} more_")
+    return truncate("*Open plans*\n" + "\n".join(lines), SECTION_LIMIT)
 
 
 def plan_fallback_text(view: PlanView) -> str:
@@ -128,7 +258,9 @@ def checklist_text(view: PlanView) -> str:
 
 HELP_TEXT = """*migrate-bot* walks a PostgreSQL migration through the Migration Safety Guide.
 • `/migrate plan <file> [environment]`: analyse a migration (statements, locks, hazards, complexity, \
-rollback, approvals) and post the plan here
+rollback, approvals) and post the plan here, with Approve / Request changes / Reject buttons
+• `/migrate status <plan>`: a plan's state, who approved it as what, and what is missing
+• `/migrate list`: the open plans of this channel
 • `/migrate help`: this message"""
 
 

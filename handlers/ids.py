@@ -1,4 +1,4 @@
-"""Block and action ids of the bot's messages, in one place (kebab-case values)."""
+"""Block, action and modal ids of the bot's messages, in one place (kebab-case values)."""
 
 from enum import StrEnum
 
@@ -13,3 +13,28 @@ class PlanBlock(StrEnum):
     ROLLBACK = "plan-rollback"
     APPROVALS = "plan-approvals"
     CHECKLIST = "plan-checklist"
+    ACTIONS = "plan-actions"
+
+
+class PlanAction(StrEnum):
+    """Buttons on a plan message; each carries the plan id as its value."""
+
+    APPROVE = "plan-approve"
+    REJECT = "plan-reject"
+    REQUEST_CHANGES = "plan-request-changes"
+
+
+class Modal(StrEnum):
+    """Modal callback ids; private_metadata carries the plan id."""
+
+    APPROVE_AS = "modal-approve-as"
+    REJECT = "modal-reject"
+    REQUEST_CHANGES = "modal-request-changes"
+
+
+class ModalInput(StrEnum):
+    """Input block ids (the action id inside is the same string)."""
+
+    SLOT = "input-slot"
+    REASON = "input-reason"
+    COMMENT = "input-comment"

@@ -11,16 +11,18 @@ import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import Services
-from handlers.app import build_app
+from handlers.app import build_app, build_reviews
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+EXPIRY_SWEEP_MINUTES = 10
 
 
 def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
@@ -36,10 +38,26 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterabl
     return application
 
 
+def start_scheduler(services: Services, app: App) -> BackgroundScheduler:
+    """Background jobs: expire plans whose approval window has passed, and say so in their threads."""
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        build_reviews(services, app.client).sweep_expired,
+        "interval",
+        minutes=EXPIRY_SWEEP_MINUTES,
+        id="expire-plans",
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.start()
+    return scheduler
+
+
 def serve(services: Services) -> None:
     """Run until SIGTERM/SIGINT."""
     app = build_app(services)
     settings = services.settings
+    start_scheduler(services, app)
     if settings.slack_app_token is not None:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

@@ -9,7 +9,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.notifier import MessageRef, PlanView
 from handlers.blockkit import validate_message
-from handlers.blocks import checklist_text, code_block, plan_blocks, plan_fallback_text
+from handlers.blocks import checklist_text, code_block, escape, mention, plan_blocks, plan_fallback_text
 
 ROLLBACK_TITLES = {
     "file": "Rollback SQL (found beside the migration)",
@@ -68,3 +68,14 @@ class SlackNotifier:
 
     def post_in_thread(self, ref: MessageRef, text: str) -> None:
         self._post(channel=ref.channel, thread_ts=ref.ts, text=text)
+
+    def update_plan(self, view: PlanView, ref: MessageRef) -> None:
+        text, blocks = plan_fallback_text(view), plan_blocks(view)
+        validate_message(text=text, blocks=blocks)
+        self.client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+
+    def mention(self, user_id: str) -> str:
+        return mention(user_id)
+
+    def quote(self, text: str) -> str:
+        return escape(text)
