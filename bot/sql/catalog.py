@@ -50,6 +50,10 @@ class Catalog(Protocol):
         """Column lists of the table's existing indexes (None when unknown)."""
         ...
 
+    def foreign_key_links(self, table: str) -> list[str] | None:
+        """Tables that ``table`` references or is referenced by (None when unknown)."""
+        ...
+
     def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
         """Whether an object exists and its comment (None when unknown).
 
@@ -80,6 +84,9 @@ class OfflineCatalog:
         return None
 
     def index_column_lists(self, table: str) -> list[tuple[str, ...]] | None:
+        return None
+
+    def foreign_key_links(self, table: str) -> list[str] | None:
         return None
 
     def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
@@ -151,6 +158,18 @@ class LiveCatalog:
                 (table,),
             ).fetchall()
             self._cache[key] = [tuple(r[0]) for r in rows]
+        return self._cache[key]  # type: ignore[return-value]
+
+    def foreign_key_links(self, table: str) -> list[str] | None:
+        key = ("fk_links", table)
+        if key not in self._cache:
+            rows = self._conn.execute(
+                "SELECT (CASE WHEN conrelid = to_regclass(%s) THEN confrelid ELSE conrelid END)"
+                "::regclass::text "
+                "FROM pg_constraint WHERE contype = 'f' AND to_regclass(%s) IN (conrelid, confrelid)",
+                (table, table),
+            ).fetchall()
+            self._cache[key] = [r[0] for r in rows]
         return self._cache[key]  # type: ignore[return-value]
 
     def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
