@@ -19,8 +19,8 @@ from bot.config import Settings, load_config
 from bot.embedded import create_database, start_server
 from bot.notifier import ConsoleNotifier
 from bot.planning import submit_plan
-from bot.plans import ROLLBACK_SUFFIX
 from bot.sql.model import Level
+from bot.sql.rollback import ROLLBACK_SUFFIX
 from storage.db import Database
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -22,11 +22,9 @@ from bot.sql.analyze import analyze
 from bot.sql.catalog import Catalog
 from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError
 from bot.sql.parse import parse_statements
-from bot.sql.rollback import find_rollback, generate_rollback, load_rollback
+from bot.sql.rollback import ROLLBACK_SUFFIX, find_rollback, generate_rollback, load_rollback
 from bot.states import OPEN_STATES, PlanState, check_transition
 from storage.models import PlanRecord
-
-ROLLBACK_SUFFIX = ".rollback.sql"
 
 
 def sha256(text: str) -> str:
@@ -113,10 +111,10 @@ def read_migration(env: EnvironmentConfig, file_arg: str) -> MigrationFile:
     return MigrationFile(name=name, path=path, sql=sql, sha256=sha256(sql))
 
 
-def _rollback_for(migration: MigrationFile, catalog: Catalog) -> Rollback:
+def _rollback_for(migration: MigrationFile, catalog: Catalog, lock_timeout: str) -> Rollback:
     found = find_rollback(migration.path)
     if found is None:
-        return generate_rollback(parse_statements(migration.sql), catalog=catalog)
+        return generate_rollback(parse_statements(migration.sql), catalog=catalog, lock_timeout=lock_timeout)
     try:
         return load_rollback(found)
     except SqlSyntaxError as err:
@@ -132,7 +130,7 @@ def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalo
         analysis = analyze(migration.sql, catalog=catalog, policy=policy.complexity)
     except SqlSyntaxError as err:
         raise UserError(f"`{migration.name}`: {err}") from None
-    rollback = _rollback_for(migration, catalog)
+    rollback = _rollback_for(migration, catalog, policy.execution.lock_timeout)
     rollback_analysis = (
         analyze(rollback.sql, catalog=catalog, policy=policy.complexity)
         if rollback.source == "file"

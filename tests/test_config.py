@@ -35,7 +35,7 @@ def test_minimal_config_resolves_paths_and_defaults(tmp_path: Path) -> None:
         ),
         (
             {"environments": {"production": {"migrations_dir": "migrations", "dsn_env": "NOT VALID"}}},
-            "environments.production.dsn_env: Value error",
+            "environments.production.dsn_env: 'NOT VALID' is not an environment variable name",
         ),
         (
             {"environments": {"qa": {"migrations_dir": "migrations"}}},

@@ -7,11 +7,12 @@ command, all with the same statement index.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, ObjectType, TransactionStmtKind
-from pglast.stream import RawStream
+from pglast.stream import RawStream, maybe_double_quote_name
 
 from bot.sql.model import LockLevel, Operation
 
@@ -64,22 +65,13 @@ def default_kind(expr: ast.Node | None) -> str:
     if expr is None:
         return "none"
     kinds = set()
-
-    def visit(node: Any) -> None:
+    for node in walk(expr):
         if isinstance(node, ast.FuncCall):
             name = _names(node.funcname)[-1].lower()
             if name in VOLATILE_FUNCTIONS:
                 kinds.add("volatile")
             elif name not in STABLE_FUNCTIONS:
                 kinds.add("unknown")
-        if isinstance(node, ast.Node):
-            for attr in node:
-                visit(getattr(node, attr))
-        elif isinstance(node, tuple):
-            for item in node:
-                visit(item)
-
-    visit(expr)
     if "volatile" in kinds:
         return "volatile"
     return "unknown" if kinds else "constant"
@@ -142,7 +134,26 @@ def constraint_facts(con: ast.Constraint) -> dict[str, Any]:
     if kind == "foreign_key":
         facts["references"] = table_name(con.pktable)
         facts["columns"] = _names(con.fk_attrs)
+    if kind == "check":
+        # PostgreSQL names an unnamed check after its column only when it references exactly one
+        referenced = sorted(_column_refs(con.raw_expr))
+        facts["check_columns"] = referenced if len(referenced) == 1 else []
     return facts
+
+
+def _column_refs(node: ast.Node | None) -> set[str]:
+    return {_names(n.fields)[-1] for n in walk(node) if isinstance(n, ast.ColumnRef)}
+
+
+def walk(node: Any) -> Iterator[ast.Node]:
+    """Every node of a parse tree, depth first."""
+    if isinstance(node, ast.Node):
+        yield node
+        for attr in node:
+            yield from walk(getattr(node, attr))
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from walk(item)
 
 
 class OperationMapper:
@@ -568,18 +579,19 @@ class OperationMapper:
 
     def _CommentStmt(self, n: ast.CommentStmt) -> Operation:
         what = ObjectType(n.objtype).name.removeprefix("OBJECT_").lower()
-        target = qualified(_names(n.object)) if isinstance(n.object, tuple) else sql_of(n.object)
+        names = _names(n.object) if isinstance(n.object, tuple) else [n.object.sval]
+        target = ".".join(maybe_double_quote_name(part) for part in names)
         table = None
         if what == "table":
             table = target
         elif what == "column":
-            table = qualified(_names(n.object)[:-1])
+            table = target.rsplit(".", 1)[0]
         return self.op(
             "comment",
             f"comment on {what} {target}",
             table=table,
             lock=L.SHARE_UPDATE_EXCLUSIVE if table else L.NONE,
-            details={"object": what},
+            details={"object": what, "target": target, "names": names},
         )
 
     def _GrantStmt(self, n: ast.GrantStmt) -> Operation:

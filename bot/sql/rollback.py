@@ -1,0 +1,301 @@
+"""Rollback scripts: the one written beside the migration, or one generated from its operations.
+
+A generated rollback undoes every reversible operation in reverse order inside one transaction, so a
+failing step leaves nothing half-done; what SQL alone cannot undo (dropped data, type changes, data
+updates) is listed as ``-- MANUAL:`` with the words "restore from backup or write this rollback by
+hand", and never silently left out. Facts only the target knows (a previous default, a previous
+comment, whether a column was NOT NULL, names PostgreSQL chose) come from the catalog; when the
+catalog cannot answer, the step says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pglast import ast
+from pglast.stream import maybe_double_quote_name
+
+from bot.sql.catalog import Catalog
+from bot.sql.model import Operation, Rollback, RollbackStep
+from bot.sql.operations import OperationMapper
+from bot.sql.parse import ParsedStatement, parse_statements
+
+ROLLBACK_SUFFIX = ".rollback.sql"
+MANUAL = "restore from backup or write this rollback by hand"
+# Operations that change nothing a rollback must restore.
+NOTHING_TO_UNDO = {
+    "set_setting", "transaction", "analyze", "vacuum", "vacuum_full", "cluster", "reindex",
+    "validate_constraint", "lock_table",
+}  # fmt: skip
+# PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1).
+MAX_IDENTIFIER = 63
+
+
+def find_rollback(migration_path: Path) -> Path | None:
+    """``NAME.rollback.sql`` beside ``NAME.sql``, when the team wrote one."""
+    candidate = migration_path.with_name(migration_path.name.removesuffix(".sql") + ROLLBACK_SUFFIX)
+    return candidate if candidate.is_file() else None
+
+
+def load_rollback(path: Path) -> Rollback:
+    """A hand-written rollback; raises SqlSyntaxError when it does not parse."""
+    sql = path.read_text(encoding="utf-8")
+    parse_statements(sql)
+    return Rollback(source="file", sql=sql, steps=[], path=str(path))
+
+
+def quote(name: str) -> str:
+    return maybe_double_quote_name(name)
+
+
+def _split(table: str) -> tuple[str | None, str]:
+    """``schema.table`` as written (possibly quoted) -> (schema or None, unquoted relation name)."""
+    node = parse_statements(f"SELECT FROM {table}")[0].node
+    assert isinstance(node, ast.SelectStmt)
+    rv = node.fromClause[0]
+    return rv.schemaname, rv.relname
+
+
+def _in_schema_of(table: str, name: str) -> str:
+    """An index or relation name qualified with ``table``'s schema, as DROP INDEX needs it."""
+    schema, _ = _split(table)
+    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+def _truncate_name(name: str) -> str:
+    return name.encode()[:MAX_IDENTIFIER].decode(errors="ignore")
+
+
+class _Generator:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.added_columns: set[tuple[str, str]] = set()
+        self.taken: dict[str | None, set[str]] = {}
+
+    # --- names PostgreSQL picks for unnamed objects ------------------------------------------------
+    def choose_name(self, table: str, columns: list[str], suffix: str, relation: bool) -> tuple[str, str]:
+        """PostgreSQL's ChooseRelationName/ChooseConstraintName: ``table_cols_suffix``, numbered on collision.
+
+        Returns the name and a note when the catalog could not tell which names were taken.
+        """
+        schema, relname = _split(table)
+        base = "_".join([relname, *columns, suffix]) if columns else f"{relname}_{suffix}"
+        names = self.catalog.schema_names(schema)
+        note = "" if names is not None else " (name as PostgreSQL picks it; taken names not checked)"
+        taken = self.taken.setdefault(schema, set())
+        existing = (names.relations if relation else names.constraints) if names else frozenset()
+        candidate, n = _truncate_name(base), 0
+        while candidate in existing or candidate in taken:
+            n += 1
+            candidate = _truncate_name(base[: MAX_IDENTIFIER - len(str(n))]) + str(n)
+        taken.add(candidate)
+        return candidate, note
+
+    # --- inverses -------------------------------------------------------------------------------
+    def inverse(self, op: Operation, statement_sql: str) -> tuple[str | None, str | None, bool]:
+        """(SQL, irreversible reason, runs outside the transaction) for one operation."""
+        method: Callable[[Operation, str], tuple[str | None, str | None, bool]] | None = getattr(
+            self, f"_undo_{op.kind}", None
+        )
+        if method is None:
+            return None, f"{op.summary}: {MANUAL}", False
+        return method(op, statement_sql)
+
+    def _undo_create_table(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        return f"DROP TABLE {op.table};", None, False
+
+    def _undo_create_index(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        assert op.table is not None
+        name, note = op.details["index"], ""
+        if not name:
+            name, note = self.choose_name(op.table, _index_name_parts(op.details["columns"]), "idx", True)
+        concurrent = op.details["concurrent"]
+        sql = f"DROP INDEX {'CONCURRENTLY ' if concurrent else ''}{_in_schema_of(op.table, name)};"
+        return (f"-- {note.strip()}\n" if note else "") + sql, None, concurrent
+
+    def _undo_add_column(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        assert op.table is not None
+        self.added_columns.add((op.table, op.details["column"]))
+        return f"ALTER TABLE {op.table} DROP COLUMN {quote(op.details['column'])};", None, False
+
+    def _undo_add_constraint(self, op: Operation, statement_sql: str) -> tuple[str | None, str | None, bool]:
+        d = op.details
+        if d.get("inline"):
+            return None, None, False  # dropped with its table
+        assert op.table is not None
+        name, note = d["constraint"], ""
+        if not name:
+            kind = d["constraint_type"]
+            if kind == "primary_key":
+                name, note = self.choose_name(op.table, [], "pkey", True)
+            elif kind == "check":
+                name, note = self.choose_name(op.table, d.get("check_columns", []), "check", False)
+            else:
+                suffix = {"foreign_key": "fkey", "unique": "key", "exclusion": "excl"}.get(kind, kind)
+                name, note = self.choose_name(op.table, d["columns"], suffix, kind in {"unique", "exclusion"})
+        sql = f"ALTER TABLE {op.table} DROP CONSTRAINT {quote(name)};"
+        return (f"-- {note.strip()}\n" if note else "") + sql, None, False
+
+    def _column_before(self, op: Operation) -> tuple[bool, object]:
+        """(added in this file, catalog answer) for the column an ALTER COLUMN touches."""
+        assert op.table is not None
+        column = op.details["column"]
+        if (op.table, column) in self.added_columns:
+            return True, None
+        return False, self.catalog.column(op.table, column)
+
+    def _undo_set_not_null(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        added, info = self._column_before(op)
+        if not added and info is not None and getattr(info, "not_null", False):
+            return None, None, False  # it was NOT NULL already: nothing changed
+        return (
+            f"ALTER TABLE {op.table} ALTER COLUMN {quote(op.details['column'])} DROP NOT NULL;",
+            None,
+            False,
+        )
+
+    def _undo_drop_not_null(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        added, info = self._column_before(op)
+        if not added and info is not None and not getattr(info, "not_null", True):
+            return None, None, False
+        return f"ALTER TABLE {op.table} ALTER COLUMN {quote(op.details['column'])} SET NOT NULL;", None, False
+
+    def _undo_default(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        column = quote(op.details["column"])
+        added, info = self._column_before(op)
+        if added:
+            return f"ALTER TABLE {op.table} ALTER COLUMN {column} DROP DEFAULT;", None, False
+        if info is None:
+            return None, f"{op.summary}: previous default unknown (target unreachable); {MANUAL}", False
+        previous = getattr(info, "default", None)
+        action = f"SET DEFAULT {previous}" if previous is not None else "DROP DEFAULT"
+        return f"ALTER TABLE {op.table} ALTER COLUMN {column} {action};", None, False
+
+    _undo_set_default = _undo_default
+    _undo_drop_default = _undo_default
+
+    def _undo_rename_column(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        d = op.details
+        return (
+            f"ALTER TABLE {op.table} RENAME COLUMN {quote(d['new_name'])} TO {quote(d['column'])};",
+            None,
+            False,
+        )
+
+    def _undo_rename_table(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        assert op.table is not None
+        _, old = _split(op.table)
+        renamed = _in_schema_of(op.table, op.details["new_name"])
+        return f"ALTER TABLE {renamed} RENAME TO {quote(old)};", None, False
+
+    def _undo_rename_index(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        index = op.details["index"]
+        _, old = _split(index)
+        return (
+            f"ALTER INDEX {_in_schema_of(index, op.details['new_name'])} RENAME TO {quote(old)};",
+            None,
+            False,
+        )
+
+    def _undo_rename_constraint(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        d = op.details
+        sql = f"ALTER TABLE {op.table} RENAME CONSTRAINT {quote(d['new_name'])} TO {quote(d['constraint'])};"
+        return sql, None, False
+
+    def _replaced(self, op: Operation, kind: str, names: list[str], args: list[str]) -> str | None:
+        """Why ``CREATE OR REPLACE`` cannot be undone here, or None when it created a new object."""
+        if not op.details["replace"]:
+            return None
+        info = self.catalog.object_info(kind, names, args)
+        if info is None:
+            return f"{op.summary}: may replace an existing {kind} (target unreachable); {MANUAL}"
+        if info.exists:
+            return f"{op.summary}: the previous definition is not kept; {MANUAL}"
+        return None
+
+    def _undo_create_view(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        view = op.details["view"]
+        schema, name = _split(view)
+        reason = self._replaced(op, "view", [n for n in (schema, name) if n], [])
+        return (None, reason, False) if reason else (f"DROP VIEW {view};", None, False)
+
+    def _undo_create_function(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        d = op.details
+        reason = self._replaced(op, "function", d["function"].split("."), d["args"])
+        if reason:
+            return None, reason, False
+        name = ".".join(quote(part) for part in d["function"].split("."))
+        return f"DROP FUNCTION {name}({', '.join(d['args'])});", None, False
+
+    def _undo_create_trigger(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        if op.details["replace"]:
+            return None, f"{op.summary}: a replaced trigger's definition is not kept; {MANUAL}", False
+        return f"DROP TRIGGER {quote(op.details['trigger'])} ON {op.table};", None, False
+
+    def _undo_create_schema(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        return f"DROP SCHEMA {quote(op.details['schema'])};", None, False
+
+    def _undo_create_type(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        return f"DROP TYPE {op.details['type']};", None, False
+
+    def _undo_create_sequence(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        return f"DROP SEQUENCE {op.details['sequence']};", None, False
+
+    def _undo_create_extension(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        return f"DROP EXTENSION {quote(op.details['extension'])};", None, False
+
+    def _undo_comment(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+        what, target = op.details["object"], op.details["target"]
+        kind = {"column": "table column"}.get(what, what)
+        info = self.catalog.object_info(kind, op.details["names"])
+        if info is None:
+            return None, f"{op.summary}: previous comment unknown (target unreachable); {MANUAL}", False
+        previous = "NULL" if info.comment is None else "'" + info.comment.replace("'", "''") + "'"
+        return f"COMMENT ON {what.upper()} {target} IS {previous};", None, False
+
+
+def _index_name_parts(columns: list[str]) -> list[str]:
+    """PostgreSQL names an expression's part of an index "expr"."""
+    return [c if c.replace("_", "").isalnum() else "expr" for c in columns]
+
+
+def _first_line(sql: str) -> str:
+    line = sql.strip().splitlines()[0] if sql.strip() else ""
+    return line if len(line) <= 100 else line[:99] + "…"
+
+
+def generate_rollback(
+    parsed: list[ParsedStatement], *, catalog: Catalog, lock_timeout: str = "5s"
+) -> Rollback:
+    """Undo ``parsed`` in reverse order, in one transaction; CONCURRENTLY drops after it commits."""
+    generator = _Generator(catalog)
+    planned: list[tuple[RollbackStep, int, str, bool]] = []  # step, line, forward SQL's first line, outside
+    for item in parsed:
+        stmt = item.statement
+        for op in OperationMapper(stmt.index).map(item.node):
+            if op.kind in NOTHING_TO_UNDO:
+                continue
+            sql, reason, outside = generator.inverse(op, stmt.sql)
+            if sql is not None or reason is not None:
+                planned.append(
+                    (RollbackStep(stmt.index, sql, reason), stmt.line, _first_line(stmt.sql), outside)
+                )
+    planned.reverse()
+    lines = [
+        "-- Rollback generated by migrate-bot: the inverse of each statement, newest first.",
+        "BEGIN;",
+        f"SET LOCAL lock_timeout = '{lock_timeout}';",
+    ]
+    for step, line, forward, outside in planned:
+        if outside:
+            continue
+        if step.irreversible_reason:
+            lines += ["", f"-- MANUAL: L{line} {step.irreversible_reason}"]
+        else:
+            lines += ["", f"-- undo L{line}: {forward}", step.sql or ""]
+    lines += ["", "COMMIT;"]
+    for step, line, forward, outside in planned:
+        if outside:
+            lines += ["", f"-- undo L{line} (cannot run inside a transaction): {forward}", step.sql or ""]
+    return Rollback(source="generated", sql="\n".join(lines) + "\n", steps=[p[0] for p in planned])
