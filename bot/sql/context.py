@@ -19,6 +19,9 @@ class FileContext:
     created: set[str] = field(default_factory=set)
     in_transaction: bool = False
     lock_timeout_set: bool = False
+    # CHECK (col IS NOT NULL) constraints added in this file: name -> (table, column), and those known valid
+    not_null_checks: dict[str, tuple[str, str]] = field(default_factory=dict)
+    not_null_checked: set[tuple[str, str]] = field(default_factory=set)
     _rows: dict[str, int | None] = field(default_factory=dict)
 
     def existed(self, table: str | None) -> bool:

@@ -129,16 +129,21 @@ def _add_column(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
 
 
 def _set_not_null(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
-    if ctx.existed(op.table):
-        col = op.details["column"]
-        yield _hazard(
-            "set_not_null",
-            M,
-            f"{op.summary} scans the whole table under an ACCESS EXCLUSIVE lock",
-            f"ADD CONSTRAINT … CHECK ({col} IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT; then SET NOT NULL "
-            "(PostgreSQL 12+ uses the valid check and skips the scan); then drop the check",
-            op,
-        )
+    if not ctx.existed(op.table):
+        return
+    assert op.table is not None
+    col = op.details["column"]
+    version = ctx.catalog.server_version_num()
+    if (op.table, col) in ctx.not_null_checked and version is not None and version >= 120000:
+        return  # PostgreSQL 12+ proves NOT NULL from the valid check and skips the scan
+    yield _hazard(
+        "set_not_null",
+        M,
+        f"{op.summary} scans the whole table under an ACCESS EXCLUSIVE lock",
+        f"ADD CONSTRAINT … CHECK ({col} IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT; then SET NOT NULL "
+        "(PostgreSQL 12+ uses the valid check and skips the scan); then drop the check",
+        op,
+    )
 
 
 def _add_constraint(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
@@ -325,6 +330,7 @@ def file_hazards(
     return hazards
 
 
+NEUTRAL_KINDS = {"set_setting", "transaction"}
 ALTER_KINDS = {
     "add_column", "drop_column", "alter_column_type", "set_not_null", "drop_not_null", "set_default",
     "drop_default", "add_constraint", "drop_constraint", "validate_constraint",
@@ -332,21 +338,37 @@ ALTER_KINDS = {
 
 
 def _merge_alters(operations: list[Operation], existed: dict[int, bool]) -> list[Hazard]:
-    statements: dict[str, set[int]] = {}
+    """Runs of back-to-back ALTER TABLE statements on one table, each taking its own ACCESS EXCLUSIVE lock."""
+    by_statement: dict[int, list[int]] = {}
     for pos, op in enumerate(operations):
-        if op.kind in ALTER_KINDS and op.table and existed[pos] and op.lock is LockLevel.ACCESS_EXCLUSIVE:
-            statements.setdefault(op.table, set()).add(op.statement_index)
+        by_statement.setdefault(op.statement_index, []).append(pos)
+    runs: list[tuple[str, int]] = []  # (table, statements in the run)
+    for positions in by_statement.values():
+        ops = [operations[p] for p in positions]
+        if all(op.kind in NEUTRAL_KINDS for op in ops):
+            continue  # SET and BEGIN do not separate two ALTERs
+        tables = {op.table for op in ops}
+        mergeable = (
+            len(tables) == 1
+            and all(op.kind in ALTER_KINDS and op.lock is LockLevel.ACCESS_EXCLUSIVE for op in ops)
+            and all(existed[p] for p in positions)
+        )
+        table = ops[0].table if mergeable else None
+        if table is not None and runs and runs[-1][0] == table:
+            runs[-1] = (table, runs[-1][1] + 1)
+        else:
+            runs.append((table or "", 1))
     return [
         Hazard(
             "merge_alters",
             LO,
-            f"{len(indexes)} separate ALTER TABLE statements on {table} each take an ACCESS EXCLUSIVE lock",
+            f"{count} ALTER TABLE statements in a row on {table}, each taking its own ACCESS EXCLUSIVE lock",
             f"combine them into one ALTER TABLE {table} … , … statement: one lock, one pass",
             None,
             table,
         )
-        for table, indexes in statements.items()
-        if len(indexes) > 1
+        for table, count in runs
+        if table and count > 1
     ]
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType, ObjectType, TransactionStmtKind
+from pglast.enums import AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind
 from pglast.stream import RawStream, maybe_double_quote_name
 
 from bot.sql.model import LockLevel, Operation
@@ -138,6 +138,11 @@ def constraint_facts(con: ast.Constraint) -> dict[str, Any]:
         # PostgreSQL names an unnamed check after its column only when it references exactly one
         referenced = sorted(_column_refs(con.raw_expr))
         facts["check_columns"] = referenced if len(referenced) == 1 else []
+        expr = con.raw_expr
+        is_not_null = isinstance(expr, ast.NullTest) and expr.nulltesttype == NullTestType.IS_NOT_NULL
+        facts["not_null_column"] = (
+            referenced[0] if is_not_null and isinstance(expr.arg, ast.ColumnRef) else None
+        )
     return facts
 
 
