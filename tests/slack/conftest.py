@@ -33,7 +33,7 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0MIGRATE1"
 AUTHOR = "U0AUTHOR"
 ROLES = {
-    "technical_lead": {"users": ["U0TL", "U0TWOHATS"]},
+    "technical_lead": {"users": ["U0TL", "U0TL2", "U0TWOHATS"]},
     "product_owner": {"users": ["U0PO"]},
     "cto": {"users": ["U0CTO", "U0TWOHATS"]},
     "qa": {"groups": ["S0QA"]},
