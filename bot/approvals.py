@@ -223,7 +223,8 @@ class Approvals:
         """
         self._expire(plan_id)
         _, status = self.status(plan_id)
-        held = {s.role for s in status.slots if self.roles.holds(user, s.role)}  # outside the write lock
+        # role lookups (Slack calls for user groups) happen outside the write lock; break-glass skips them
+        held = {s.role for s in status.slots if not break_glass_reason and self.roles.holds(user, s.role)}
         with self.db.session() as session:
             plan = self._open_for_decision(session, plan_id)
             if not _claim(session, action_key, plan.id):
