@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from bot import timeline
 from bot.config import BotConfig
 from bot.errors import Forbidden, InvalidState, UserError
-from bot.plans import environment, get_plan, verify_bytes
+from bot.plans import environment, get_plan, transition, verify_bytes
 from bot.policy import PEER_ROLE, ApprovalRequirement, display_name
 from bot.roles import RoleDirectory
 from bot.sql.model import Level
-from bot.states import OPEN_STATES, PlanState, check_transition
+from bot.states import OPEN_STATES, PlanState
 from storage.db import Database
 from storage.models import ActionRecord, ApprovalRecord, PlanRecord, aware, utcnow
 
@@ -124,11 +124,10 @@ def expire_if_due(session: Session, config: BotConfig, plan: PlanRecord, now: da
     """Move an open plan past its approval window to ``expired``; True when it did."""
     if PlanState(plan.state) not in OPEN_STATES or now < approval_status(config, plan).expires_at:
         return False
-    check_transition(PlanState(plan.state), PlanState.EXPIRED)
-    plan.state = PlanState.EXPIRED.value
-    timeline.record(
+    transition(
         session,
-        plan_id=plan.id,
+        plan,
+        PlanState.EXPIRED,
         actor="bot",
         kind="expired",
         message=f"expired: approvals last {config.policy.approvals.expire_after_days:g} days; plan it again",
@@ -262,11 +261,10 @@ class Approvals:
             )
             status = approval_status(self.config, plan)
             if status.complete:
-                check_transition(PlanState(plan.state), PlanState.APPROVED)
-                plan.state = PlanState.APPROVED.value
-                timeline.record(
+                transition(
                     session,
-                    plan_id=plan.id,
+                    plan,
+                    PlanState.APPROVED,
                     actor="bot",
                     kind="approved",
                     message=f"approved: all {len(status.slots)} sign-offs for SHA-256 {plan.sha256[:12]}",
@@ -354,11 +352,10 @@ class Approvals:
             if not _claim(session, action_key, plan.id):
                 return Outcome("rejection", plan, approval_status(self.config, plan), user, duplicate=True)
             self._check_decidable(plan, user, "rejected")
-            check_transition(PlanState(plan.state), PlanState.REJECTED)
-            plan.state = PlanState.REJECTED.value
-            timeline.record(
+            transition(
                 session,
-                plan_id=plan.id,
+                plan,
+                PlanState.REJECTED,
                 actor=user,
                 kind="rejected",
                 message=f"rejected: {reason}",

@@ -182,13 +182,12 @@ def create_plan(session: Session, draft: PlanDraft, *, author: str, channel_id: 
         data={"sha256": plan.sha256, "rollback_sha256": plan.rollback_sha256, "complexity": plan.complexity},
     )
     for older in superseded_by(session, plan):
-        check_transition(PlanState(older.state), PlanState.SUPERSEDED)
         changed = older.sha256 != plan.sha256
-        older.state = PlanState.SUPERSEDED.value
         older.superseded_by = plan.id
-        timeline.record(
+        transition(
             session,
-            plan_id=older.id,
+            older,
+            PlanState.SUPERSEDED,
             actor=author,
             kind="superseded",
             message=f"superseded by plan #{plan.id}"
@@ -196,6 +195,22 @@ def create_plan(session: Session, draft: PlanDraft, *, author: str, channel_id: 
             data={"by": plan.id, "old_sha256": older.sha256, "new_sha256": plan.sha256},
         )
     return plan
+
+
+def transition(
+    session: Session,
+    plan: PlanRecord,
+    target: PlanState,
+    *,
+    actor: str,
+    kind: str,
+    message: str,
+    data: dict[str, Any],
+) -> None:
+    """Move ``plan`` to ``target`` (refusing what the state machine forbids); record why on its timeline."""
+    check_transition(PlanState(plan.state), target)
+    plan.state = target.value
+    timeline.record(session, plan_id=plan.id, actor=actor, kind=kind, message=message, data=data)
 
 
 def superseded_by(session: Session, plan: PlanRecord) -> list[PlanRecord]:

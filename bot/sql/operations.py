@@ -161,6 +161,34 @@ def walk(node: Any) -> Iterator[ast.Node]:
             yield from walk(item)
 
 
+# ALTER TABLE commands described by their name alone: kind, summary, detail key, lock, scans the table
+SIMPLE_ALTERS: dict[AlterTableType, tuple[str, str, str, LockLevel, bool]] = {
+    AT.AT_DropColumn: ("drop_column", "drop column {table}.{name}", "column", L.ACCESS_EXCLUSIVE, False),
+    AT.AT_SetNotNull: ("set_not_null", "set NOT NULL on {table}.{name}", "column", L.ACCESS_EXCLUSIVE, True),
+    AT.AT_DropNotNull: (
+        "drop_not_null",
+        "drop NOT NULL on {table}.{name}",
+        "column",
+        L.ACCESS_EXCLUSIVE,
+        False,
+    ),
+    AT.AT_ValidateConstraint: (
+        "validate_constraint",
+        "validate constraint {name} on {table}",
+        "constraint",
+        L.SHARE_UPDATE_EXCLUSIVE,
+        True,
+    ),
+    AT.AT_DropConstraint: (
+        "drop_constraint",
+        "drop constraint {name} on {table}",
+        "constraint",
+        L.ACCESS_EXCLUSIVE,
+        False,
+    ),
+}
+
+
 class OperationMapper:
     """Maps one statement to its operations; ``index`` is the statement's position in the file."""
 
@@ -241,6 +269,16 @@ class OperationMapper:
 
     def _alter_cmd(self, table: str, cmd: ast.AlterTableCmd) -> Operation:
         sub, col = cmd.subtype, cmd.name
+        if sub in SIMPLE_ALTERS:
+            kind, template, detail, lock, scans = SIMPLE_ALTERS[sub]
+            return self.op(
+                kind,
+                template.format(table=table, name=col),
+                table=table,
+                lock=lock,
+                scans_table=scans,
+                details={detail: col},
+            )
         if sub == AT.AT_AddColumn:
             facts = _column_facts(cmd.def_)
             rewrites = facts["default"] == "volatile" or facts["identity"] or facts["generated"]
@@ -252,14 +290,6 @@ class OperationMapper:
                 rewrites_table=rewrites,
                 details=facts,
             )
-        if sub == AT.AT_DropColumn:
-            return self.op(
-                "drop_column",
-                f"drop column {table}.{col}",
-                table=table,
-                lock=L.ACCESS_EXCLUSIVE,
-                details={"column": col},
-            )
         if sub == AT.AT_AlterColumnType:
             new_type = sql_of(cmd.def_.typeName)
             return self.op(
@@ -269,23 +299,6 @@ class OperationMapper:
                 lock=L.ACCESS_EXCLUSIVE,
                 rewrites_table=True,
                 details={"column": col, "type": new_type, "using": bool(cmd.def_.raw_default)},
-            )
-        if sub == AT.AT_SetNotNull:
-            return self.op(
-                "set_not_null",
-                f"set NOT NULL on {table}.{col}",
-                table=table,
-                lock=L.ACCESS_EXCLUSIVE,
-                scans_table=True,
-                details={"column": col},
-            )
-        if sub == AT.AT_DropNotNull:
-            return self.op(
-                "drop_not_null",
-                f"drop NOT NULL on {table}.{col}",
-                table=table,
-                lock=L.ACCESS_EXCLUSIVE,
-                details={"column": col},
             )
         if sub == AT.AT_ColumnDefault:
             if cmd.def_ is None:
@@ -305,23 +318,6 @@ class OperationMapper:
             )
         if sub == AT.AT_AddConstraint:
             return self._add_constraint(table, cmd.def_)
-        if sub == AT.AT_ValidateConstraint:
-            return self.op(
-                "validate_constraint",
-                f"validate constraint {col} on {table}",
-                table=table,
-                lock=L.SHARE_UPDATE_EXCLUSIVE,
-                scans_table=True,
-                details={"constraint": col},
-            )
-        if sub == AT.AT_DropConstraint:
-            return self.op(
-                "drop_constraint",
-                f"drop constraint {col} on {table}",
-                table=table,
-                lock=L.ACCESS_EXCLUSIVE,
-                details={"constraint": col},
-            )
         name = AT(sub).name.removeprefix("AT_")
         return self.op(
             "other",
@@ -509,27 +505,22 @@ class OperationMapper:
         ]
 
     # --- data ---------------------------------------------------------------------------------------
-    def _UpdateStmt(self, n: ast.UpdateStmt) -> Operation:
+    def _data_change(self, kind: str, verb: str, n: ast.UpdateStmt | ast.DeleteStmt) -> Operation:
         table = table_name(n.relation)
         where = n.whereClause is not None
         return self.op(
-            "update",
-            f"update {table}" + ("" if where else " (every row)"),
+            kind,
+            f"{verb} {table}" + ("" if where else " (every row)"),
             table=table,
             lock=L.ROW_EXCLUSIVE,
             details={"where": where},
         )
 
+    def _UpdateStmt(self, n: ast.UpdateStmt) -> Operation:
+        return self._data_change("update", "update", n)
+
     def _DeleteStmt(self, n: ast.DeleteStmt) -> Operation:
-        table = table_name(n.relation)
-        where = n.whereClause is not None
-        return self.op(
-            "delete",
-            f"delete from {table}" + ("" if where else " (every row)"),
-            table=table,
-            lock=L.ROW_EXCLUSIVE,
-            details={"where": where},
-        )
+        return self._data_change("delete", "delete from", n)
 
     def _InsertStmt(self, n: ast.InsertStmt) -> Operation:
         table = table_name(n.relation)
