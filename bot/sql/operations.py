@@ -427,11 +427,12 @@ class OperationMapper:
     def _IndexStmt(self, n: ast.IndexStmt) -> Operation:
         table = table_name(n.relation)
         columns = [p.name or sql_of(p.expr) for p in n.indexParams or ()]
+        shown = ", ".join(sql_of(p) for p in n.indexParams or ())  # with DESC, opclass, collation
         concurrent = bool(n.concurrent)
         unique = "unique " if n.unique else ""
         return self.op(
             "create_index",
-            f"create {unique}index {n.idxname or '(unnamed)'} on {table} ({', '.join(columns)})"
+            f"create {unique}index {n.idxname or '(unnamed)'} on {table} ({shown})"
             + (" concurrently" if concurrent else ""),
             table=table,
             lock=L.SHARE_UPDATE_EXCLUSIVE if concurrent else L.SHARE,
