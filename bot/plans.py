@@ -18,10 +18,10 @@ from bot import timeline
 from bot.config import BotConfig, EnvironmentConfig
 from bot.errors import InvalidState, NotFound, UserError
 from bot.policy import ApprovalRequirement
-from bot.sql.analyze import analyze
+from bot.sql.analyze import analyze, analyze_parsed
 from bot.sql.catalog import Catalog
 from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError
-from bot.sql.parse import parse_statements
+from bot.sql.parse import ParsedStatement, parse_statements
 from bot.sql.rollback import ROLLBACK_SUFFIX, find_rollback, generate_rollback, load_rollback
 from bot.states import OPEN_STATES, PlanState, check_transition
 from storage.models import PlanRecord
@@ -111,10 +111,12 @@ def read_migration(env: EnvironmentConfig, file_arg: str) -> MigrationFile:
     return MigrationFile(name=name, path=path, sql=sql, sha256=sha256(sql))
 
 
-def _rollback_for(migration: MigrationFile, catalog: Catalog, lock_timeout: str) -> Rollback:
+def _rollback_for(
+    migration: MigrationFile, parsed: list[ParsedStatement], catalog: Catalog, lock_timeout: str
+) -> Rollback:
     found = find_rollback(migration.path)
     if found is None:
-        return generate_rollback(parse_statements(migration.sql), catalog=catalog, lock_timeout=lock_timeout)
+        return generate_rollback(parsed, catalog=catalog, lock_timeout=lock_timeout)
     try:
         return load_rollback(found)
     except SqlSyntaxError as err:
@@ -127,10 +129,11 @@ def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalo
     migration = read_migration(env, file_arg)
     policy = config.policy
     try:
-        analysis = analyze(migration.sql, catalog=catalog, policy=policy.complexity)
+        parsed = parse_statements(migration.sql)
     except SqlSyntaxError as err:
         raise UserError(f"`{migration.name}`: {err}") from None
-    rollback = _rollback_for(migration, catalog, policy.execution.lock_timeout)
+    analysis = analyze_parsed(parsed, catalog=catalog, policy=policy.complexity)
+    rollback = _rollback_for(migration, parsed, catalog, policy.execution.lock_timeout)
     rollback_analysis = (
         analyze(rollback.sql, catalog=catalog, policy=policy.complexity)
         if rollback.source == "file"

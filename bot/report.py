@@ -234,4 +234,5 @@ def plan_dict(draft: PlanDraft, meta: PlanMeta | None = None) -> dict[str, Any]:
 
 
 def render_json(draft: PlanDraft, meta: PlanMeta | None = None) -> str:
-    return json.dumps(plan_dict(draft, meta), indent=2, ensure_ascii=False) + "\n"
+    # no indent: json's C encoder only runs without one, and a 10,000-statement plan needs it
+    return json.dumps(plan_dict(draft, meta), ensure_ascii=False) + "\n"

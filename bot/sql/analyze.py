@@ -13,7 +13,7 @@ from bot.sql.context import FileContext
 from bot.sql.hazards import file_hazards, statement_hazards, table_groups
 from bot.sql.model import Analysis, ComplexityReason, Hazard, Level, Operation, TargetFacts
 from bot.sql.operations import OperationMapper
-from bot.sql.parse import parse_statements
+from bot.sql.parse import ParsedStatement, parse_statements
 
 TRANSACTION_OPEN = {"begin", "start"}
 TRANSACTION_CLOSE = {"commit", "rollback", "prepare", "commit_prepared", "rollback_prepared"}
@@ -21,7 +21,11 @@ TRANSACTION_CLOSE = {"commit", "rollback", "prepare", "commit_prepared", "rollba
 
 def analyze(sql: str, *, catalog: Catalog, policy: ComplexityPolicy) -> Analysis:
     """The full analysis of ``sql``; raises SqlSyntaxError (with line and column) when it does not parse."""
-    parsed = parse_statements(sql)
+    return analyze_parsed(parse_statements(sql), catalog=catalog, policy=policy)
+
+
+def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: ComplexityPolicy) -> Analysis:
+    """The analysis of statements already parsed (the planner parses once for analysis and rollback)."""
     ctx = FileContext(catalog=catalog, policy=policy)
     operations: list[Operation] = []
     hazards: list[Hazard] = []

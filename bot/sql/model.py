@@ -6,7 +6,7 @@ rendered by any front end, and compared in tests.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -150,10 +150,17 @@ class Analysis:
         return Level.highest([h.severity for h in self.hazards]) if self.hazards else None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["tables"] = self.tables
-        data["strongest_lock"] = self.strongest_lock.value
-        return data
+        """JSON-ready; one level of copying is enough (the parts are flat), and much faster than asdict."""
+        return {
+            "statements": [dict(vars(s)) for s in self.statements],
+            "operations": [{**vars(o), "lock": o.lock.value} for o in self.operations],
+            "hazards": [{**vars(h), "severity": h.severity.value} for h in self.hazards],
+            "complexity": self.complexity.value,
+            "complexity_reasons": [{**vars(r), "level": r.level.value} for r in self.complexity_reasons],
+            "target": dict(vars(self.target)),
+            "tables": self.tables,
+            "strongest_lock": self.strongest_lock.value,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Analysis:

@@ -48,8 +48,23 @@ def sql_of(node: ast.Node) -> str:
     return str(RawStream()(node))
 
 
+_TYPE_SQL: dict[tuple[object, ...], str] = {}
+
+
+def type_name(node: ast.TypeName) -> str:
+    """A type as SQL prints it; cached, since a migration names the same few types over and over."""
+    mods = tuple(getattr(getattr(m, "val", None), "ival", m) for m in node.typmods or ())
+    if any(isinstance(m, ast.Node) for m in mods):
+        return sql_of(node)  # an expression modifier: rare, not worth a key
+    key = (tuple(_names(node.names)), mods, len(node.arrayBounds or ()), node.setof, node.pct_type)
+    if key not in _TYPE_SQL:
+        _TYPE_SQL[key] = sql_of(node)
+    return _TYPE_SQL[key]
+
+
 def table_name(rv: ast.RangeVar) -> str:
-    return sql_of(ast.RangeVar(schemaname=rv.schemaname, relname=rv.relname, inh=True))
+    """``schema.table`` as SQL would write it, quoted where needed."""
+    return ".".join(maybe_double_quote_name(part) for part in (rv.schemaname, rv.relname) if part)
 
 
 def _names(items: Any) -> list[str]:
@@ -82,7 +97,7 @@ def _column_facts(col: ast.ColumnDef) -> dict[str, Any]:
     type_names = _names(col.typeName.names) if col.typeName else []
     facts: dict[str, Any] = {
         "column": col.colname,
-        "type": sql_of(col.typeName) if col.typeName else None,
+        "type": type_name(col.typeName) if col.typeName else None,
         "not_null": bool(col.is_not_null),
         "default": "none",
         "identity": False,
@@ -291,7 +306,7 @@ class OperationMapper:
                 details=facts,
             )
         if sub == AT.AT_AlterColumnType:
-            new_type = sql_of(cmd.def_.typeName)
+            new_type = type_name(cmd.def_.typeName)
             return self.op(
                 "alter_column_type",
                 f"change type of {table}.{col} to {new_type}",
@@ -538,7 +553,7 @@ class OperationMapper:
 
     def _CreateFunctionStmt(self, n: ast.CreateFunctionStmt) -> Operation:
         name = qualified(_names(n.funcname))
-        args = [sql_of(p.argType) for p in n.parameters or () if str(p.mode) != "FUNC_PARAM_TABLE"]
+        args = [type_name(p.argType) for p in n.parameters or () if str(p.mode) != "FUNC_PARAM_TABLE"]
         what = "procedure" if n.is_procedure else "function"
         return self.op(
             "create_function",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from pglast import ast, parse_sql
@@ -18,9 +19,15 @@ class ParsedStatement:
     node: ast.Node
 
 
-def _line_col(text: str, offset: int) -> tuple[int, int]:
-    before = text[:offset]
-    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+class _Lines:
+    """Offset -> (line, column) by binary search over line starts: linear in the file, not quadratic."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    def at(self, offset: int) -> tuple[int, int]:
+        line = bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
 
 
 def parse_statements(sql: str) -> list[ParsedStatement]:
@@ -29,8 +36,9 @@ def parse_statements(sql: str) -> list[ParsedStatement]:
         raw_statements = parse_sql(sql)
     except ParseError as err:
         message, offset = err.args[0], err.args[1] if len(err.args) > 1 else 0
-        line, column = _line_col(sql, min(offset, len(sql)))
+        line, column = _Lines(sql).at(min(offset, len(sql)))
         raise SqlSyntaxError(str(message), line, column) from None
+    lines = _Lines(sql)
     parsed = []
     for index, raw in enumerate(raw_statements):
         start = raw.stmt_location
@@ -38,7 +46,7 @@ def parse_statements(sql: str) -> list[ParsedStatement]:
         text = sql[start:end].strip()
         # the location points after any leading comment; report where the statement's own text begins
         start += len(sql[start:end]) - len(sql[start:end].lstrip())
-        line, _ = _line_col(sql, start)
+        line, _ = lines.at(start)
         end_line = line + text.count("\n")
         parsed.append(ParsedStatement(Statement(index, text, line, end_line), raw.stmt))
     return parsed

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from pglast import ast
 from pglast.stream import maybe_double_quote_name
 
 from bot.sql.catalog import Catalog
@@ -49,12 +48,24 @@ def quote(name: str) -> str:
     return maybe_double_quote_name(name)
 
 
-def _split(table: str) -> tuple[str | None, str]:
-    """``schema.table`` as written (possibly quoted) -> (schema or None, unquoted relation name)."""
-    node = parse_statements(f"SELECT FROM {table}")[0].node
-    assert isinstance(node, ast.SelectStmt)
-    rv = node.fromClause[0]
-    return rv.schemaname, rv.relname
+def _split(name: str) -> tuple[str | None, str]:
+    """``schema.name`` as written (parts possibly double-quoted) -> (schema or None, unquoted name)."""
+    parts, part, quoted, i = [], "", False, 0
+    while i < len(name):
+        ch = name[i]
+        if ch == '"' and quoted and name[i + 1 : i + 2] == '"':
+            part, i = part + '"', i + 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            parts.append(part)
+            part = ""
+        else:
+            part += ch
+        i += 1
+    parts.append(part)
+    return (parts[-2] if len(parts) > 1 else None), parts[-1]
 
 
 def _in_schema_of(table: str, name: str) -> str:
