@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 from collections.abc import Iterator
@@ -145,6 +146,12 @@ def migrations(tmp_path: Path) -> Path:
     return path
 
 
+def _serve(server: Any) -> None:
+    # the fixture closes the socket under the select loop: that is how waitress stops
+    with contextlib.suppress(OSError):
+        server.run()
+
+
 def start_bot(tmp_path: Path, fake: FakeSlack, config_path: Path, migrations: Path) -> Iterator[RunningBot]:
     settings = Settings.from_env(
         {
@@ -157,7 +164,7 @@ def start_bot(tmp_path: Path, fake: FakeSlack, config_path: Path, migrations: Pa
     )
     services = build_services(settings, load_config(config_path))
     server = waitress.create_server(wsgi_app(build_app(services)), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=_serve, args=(server,), daemon=True)
     thread.start()
     try:
         yield RunningBot(f"http://127.0.0.1:{server.effective_port}{EVENTS_PATH}", services, fake, migrations)
