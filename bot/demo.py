@@ -11,14 +11,19 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 
+from bot.approvals import Approvals
 from bot.config import Settings, load_config
 from bot.embedded import create_database, start_server
+from bot.errors import UserError
 from bot.notifier import ConsoleNotifier
 from bot.planning import submit_plan
+from bot.reviewing import Reviews
+from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.sql.rollback import ROLLBACK_SUFFIX
 from storage.db import Database
@@ -26,6 +31,9 @@ from storage.db import Database
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_DSN_ENV = "DEMO_DATABASE_URL"
 DEMO_ENVIRONMENT = "production"
+DEMO_AUTHOR = "UDEMOAUTHOR"
+# The plan whose approvals the demo walks through: production, High complexity.
+APPROVAL_WALK = "061_drop_legacy_field.sql"
 
 
 def example_migrations(migrations_dir: Path) -> list[Path]:
@@ -42,6 +50,22 @@ def load_example_schema(dsn: str, examples: Path) -> dict[str, int]:
             "WHERE n.nspname = 'nchat' AND c.relkind = 'r' ORDER BY relname"
         ).fetchall()
     return {name: count for name, count in rows}
+
+
+def walk_approvals(reviews: Reviews, plan_id: int, say: Callable[[str], None]) -> None:
+    """Every role the plan needs signs it, after the author's own click is refused."""
+    _, status = reviews.approvals.status(plan_id)
+    say(f"\nApprovals for plan #{plan_id} ({APPROVAL_WALK}): {', '.join(s.label for s in status.slots)}")
+    try:
+        reviews.approvals.approve(plan_id, user=DEMO_AUTHOR)
+    except UserError as err:
+        say(f"  ✋ the author clicks Approve: refused ({err})")
+    roles = reviews.config.roles
+    for slot in status.slots:
+        user = roles[slot.role].users[0]
+        reviews.announce(reviews.approvals.approve(plan_id, user=user, slot=slot.name))
+    plan, _ = reviews.approvals.status(plan_id)
+    say(f"Plan #{plan_id} is {plan.state.replace('_', ' ')}")
 
 
 def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -> int:  # type: ignore[no-untyped-def]
@@ -67,6 +91,7 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
     notifier = ConsoleNotifier(write=say)
     env = config.environment(DEMO_ENVIRONMENT if DEMO_ENVIRONMENT in config.environments else None)
     summary = []
+    plan_ids = {}
     for path in example_migrations(env.migrations_dir):
         say()
         plan = submit_plan(
@@ -75,9 +100,10 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
             notifier=notifier,
             env_name=env.name,
             file_arg=path.name,
-            author="demo",
+            author=DEMO_AUTHOR,
             channel_id="#migrations",
         )
+        plan_ids[path.name] = plan.id
         summary.append(
             (path.name, Level(plan.complexity), len(plan.analysis["hazards"]), plan.rollback["source"])
         )
@@ -86,6 +112,11 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
     for name, level, hazards, rollback in summary:
         say(f"  {name:<{width}}  {level.label:<6}  {hazards:>2} hazard(s)  rollback {rollback}")
     say(f"\n{len(summary)} plans stored in {settings.database_url}")
+    walk_approvals(
+        Reviews(Approvals(db, config, RoleDirectory(config.roles)), notifier, config),
+        plan_ids[APPROVAL_WALK],
+        say,
+    )
     if keep:
         say(f"Embedded server left running; data in {data_dir}; DSN {dsn}")
     return 0

@@ -56,7 +56,7 @@ class Reviews:
             f"({len(status.given)} of {len(status.slots)}) for SHA-256 `{plan.sha256[:12]}`"
         )
         if outcome.approved:
-            text += f"\n:white_check_mark: Plan #{plan.id} is *approved*, every sign-off is in. {author}"
+            text += f"\n🎉 Plan #{plan.id} is *approved*, every sign-off is in. {author}"
         return text
 
     def announce(self, outcome: Outcome) -> None:

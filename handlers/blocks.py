@@ -102,7 +102,11 @@ def plan_blocks(view: PlanView) -> list[Block]:
             PlanBlock.ROLLBACK,
             "Rollback",
             [rollback_line(draft.rollback)]
-            + [f"MANUAL: {s.irreversible_reason}" for s in draft.rollback.irreversible],
+            + [f"MANUAL: {s.irreversible_reason}" for s in draft.rollback.irreversible]
+            + [
+                "Rollback " + hazard_line(h, draft.rollback_analysis)
+                for h in (draft.rollback_analysis.hazards if draft.rollback_analysis else [])
+            ],
         ),
         approvals_section(view),
         section(

@@ -25,10 +25,12 @@ def planned(bot: RunningBot, file: str = HIGH) -> int:
 
 
 def approve(bot: RunningBot, plan_id: int, user: str, **kw: str) -> None:
-    updates = len(bot.fake.calls_to("chat.update"))
+    """Click Approve and wait for both announcements: the redrawn plan and the line in its thread."""
+    updates, posts = len(bot.fake.calls_to("chat.update")), len(bot.fake.calls_to("chat.postMessage"))
     status, _ = bot.click(PlanAction.APPROVE, plan_id, user=user, **kw)
     assert status == 200
     bot.fake.wait_for("chat.update", count=updates + 1)
+    bot.fake.wait_for("chat.postMessage", count=posts + 1)
 
 
 def refused(bot: RunningBot, plan_id: int, user: str, action: str = PlanAction.APPROVE) -> str:
@@ -135,7 +137,7 @@ def test_reject_asks_why_and_ends_the_plan(bot: RunningBot) -> None:
     assert status == 200 and body == ""
     bot.fake.wait_for("chat.update")
     assert bot.plan(plan_id).state == PlanState.REJECTED
-    news = bot.fake.last("chat.postMessage").args["text"]
+    news = bot.fake.wait_for("chat.postMessage", count=5)[4].args["text"]  # after the plan and its thread
     assert "rejected plan" in news and "back up first" in news and f"<@{AUTHOR}>" in news
     assert "only a plan awaiting approval can be approved" in refused(bot, plan_id, "U0TL")
 
@@ -155,7 +157,7 @@ def test_request_changes_tells_the_author_and_keeps_the_plan_open(bot: RunningBo
     }
     bot.submit(Modal.REQUEST_CHANGES, plan_id, values, user="U0ARCH", view_id="V0CHG1")
     bot.fake.wait_for("chat.update")
-    news = bot.fake.last("chat.postMessage").args["text"]
+    news = bot.fake.wait_for("chat.postMessage", count=5)[4].args["text"]
     assert "requests changes" in news and "&lt;!channel&gt; batch it" in news  # typed text cannot ping
     assert bot.plan(plan_id).state == PlanState.AWAITING_APPROVAL
 
