@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from bot.approvals import Approvals
 from bot.config import BotConfig, RoleConfig, parse_config
 from bot.errors import Forbidden, InvalidState, UserError
+from bot.notifier import ConsoleNotifier
 from bot.plans import create_plan, draft_plan
+from bot.reviewing import Reviews
 from bot.roles import RoleDirectory, RoleLookupError
 from bot.sql.catalog import OfflineCatalog
 from bot.states import PlanState
@@ -328,3 +330,26 @@ def test_open_plans_lists_only_open_ones_in_the_channel(
 def _events(db: Database, plan_id: int) -> list[EventRecord]:
     with db.session() as session:
         return list(session.scalars(select(EventRecord).where(EventRecord.plan_id == plan_id)))
+
+
+def test_the_sweep_expires_overdue_plans_and_says_so_in_their_threads(
+    approvals: Approvals, db: Database, config: BotConfig, clock: Clock
+) -> None:
+    said: list[str] = []
+    reviews = Reviews(approvals, ConsoleNotifier(write=said.append), config)
+    old = plan(db, config, "070_drop_legacy_flag.sql")
+    with db.session() as session:
+        stored = session.get(PlanRecord, old)
+        assert stored is not None
+        stored.message_ts = "1700000000.000001"
+    clock.now += timedelta(days=3)
+    fresh = plan(db, config, "071_bookmarks.sql")
+    with db.session() as session:
+        stored = session.get(PlanRecord, fresh)
+        assert stored is not None
+        stored.created_at = clock.now  # planned three days after the first one
+    clock.now += timedelta(days=4, seconds=1)
+    assert reviews.sweep_expired() == [old]
+    assert any(f"Plan #{old} expired" in line and "@U0AUTHOR" in line for line in said)
+    assert approvals.status(fresh)[1].state is PlanState.AWAITING_APPROVAL
+    assert reviews.sweep_expired() == []
