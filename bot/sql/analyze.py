@@ -6,6 +6,8 @@ The single entry point the planner, the CLI and the benchmark call. Per statemen
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.policy import ComplexityPolicy
 from bot.sql.catalog import Catalog
 from bot.sql.complexity import operation_reason, restructuring_reason
@@ -34,7 +36,8 @@ def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: C
     unguarded: Operation | None = None
     reasons: dict[str, ComplexityReason] = {}  # one per distinct reason text, in order
     for item in parsed:
-        for op in OperationMapper(item.statement.index).map(item.node):
+        for mapped in OperationMapper(item.statement.index).map(item.node):
+            op = _with_index_table(mapped, catalog)
             existed[len(operations)] = ctx.existed(op.table)
             operations.append(op)
             hazards += statement_hazards(op, ctx)
@@ -65,6 +68,13 @@ def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: C
             row_estimates=ctx.known_rows(),
         ),
     )
+
+
+def _with_index_table(op: Operation, catalog: Catalog) -> Operation:
+    """DROP INDEX names only the index; the catalog knows the table whose lock it takes."""
+    if op.kind != "drop_index" or op.table is not None:
+        return op
+    return replace(op, table=catalog.index_table(op.details["index"]))
 
 
 def _advance(ctx: FileContext, op: Operation, created_indexes: dict[str, list[tuple[str, ...]]]) -> None:

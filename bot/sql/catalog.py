@@ -54,6 +54,10 @@ class Catalog(Protocol):
         """Tables that ``table`` references or is referenced by (None when unknown)."""
         ...
 
+    def index_table(self, index: str) -> str | None:
+        """The table an existing index belongs to (None when unknown or no such index)."""
+        ...
+
     def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
         """Whether an object exists and its comment (None when unknown).
 
@@ -87,6 +91,9 @@ class OfflineCatalog:
         return None
 
     def foreign_key_links(self, table: str) -> list[str] | None:
+        return None
+
+    def index_table(self, index: str) -> str | None:
         return None
 
     def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
@@ -171,6 +178,14 @@ class LiveCatalog:
             ).fetchall()
             self._cache[key] = [r[0] for r in rows]
         return self._cache[key]  # type: ignore[return-value]
+
+    def index_table(self, index: str) -> str | None:
+        value = self._one(
+            ("index_table", index),
+            "SELECT indrelid::regclass::text FROM pg_index WHERE indexrelid = to_regclass(%s)",
+            (index,),
+        )
+        return str(value) if value is not None else None
 
     def object_info(self, kind: str, names: Sequence[str], args: Sequence[str] = ()) -> ObjectInfo | None:
         key = ("object", kind, *names, "(", *args)

@@ -238,3 +238,11 @@ def test_the_live_catalog_knows_indexes_and_foreign_keys(live: psycopg.Connectio
         T + "ALTER TABLE app.small ADD COLUMN x int;\nALTER TABLE app.u ADD COLUMN y int;", catalog
     )
     assert "unrelated_tables" in [h.code for h in unrelated.hazards]
+
+
+def test_drop_index_takes_its_tables_lock(live: psycopg.Connection) -> None:
+    a = run("DROP INDEX app.big_u;", LiveCatalog(live))
+    assert a.operations[0].table == "app.big"
+    assert {h.code for h in a.hazards} == {"drop_index_without_concurrently", "missing_lock_timeout"}
+    offline = run("DROP INDEX app.big_u;")
+    assert offline.operations[0].table is None  # not guessed
