@@ -16,6 +16,7 @@ from bot.sql.hazards import file_hazards, statement_hazards, table_groups
 from bot.sql.model import Analysis, ComplexityReason, Hazard, Level, Operation, TargetFacts
 from bot.sql.operations import OperationMapper
 from bot.sql.parse import ParsedStatement, parse_statements
+from bot.sql.typechange import rewrites
 
 TRANSACTION_OPEN = {"begin", "start"}
 TRANSACTION_CLOSE = {"commit", "rollback", "prepare", "commit_prepared", "rollback_prepared"}
@@ -37,7 +38,7 @@ def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: C
     reasons: dict[str, ComplexityReason] = {}  # one per distinct reason text, in order
     for item in parsed:
         for mapped in OperationMapper(item.statement.index).map(item.node):
-            op = _with_index_table(mapped, catalog)
+            op = _with_catalog_facts(mapped, catalog)
             existed[len(operations)] = ctx.existed(op.table)
             operations.append(op)
             hazards += statement_hazards(op, ctx)
@@ -70,11 +71,15 @@ def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: C
     )
 
 
-def _with_index_table(op: Operation, catalog: Catalog) -> Operation:
-    """DROP INDEX names only the index; the catalog knows the table whose lock it takes."""
-    if op.kind != "drop_index" or op.table is not None:
-        return op
-    return replace(op, table=catalog.index_table(op.details["index"]))
+def _with_catalog_facts(op: Operation, catalog: Catalog) -> Operation:
+    """What only the target knows: the table a DROP INDEX locks; whether a type change rewrites."""
+    if op.kind == "drop_index" and op.table is None:
+        return replace(op, table=catalog.index_table(op.details["index"]))
+    if op.kind == "alter_column_type" and op.table and not op.details["using"]:
+        current = catalog.column(op.table, op.details["column"])
+        if current is not None and not rewrites(current.data_type, op.details["type"]):
+            return replace(op, rewrites_table=False, details={**op.details, "from_type": current.data_type})
+    return op
 
 
 def _advance(ctx: FileContext, op: Operation, created_indexes: dict[str, list[tuple[str, ...]]]) -> None:

@@ -186,7 +186,16 @@ def _rename(code: str, what: str) -> object:
 
 
 def _alter_type(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
-    if ctx.existed(op.table):
+    if ctx.existed(op.table) and not op.rewrites_table:
+        yield _hazard(
+            "change_column_type",
+            LO,
+            f"{op.summary}: from {op.details['from_type']}, binary-compatible (no rewrite); a brief ACCESS "
+            "EXCLUSIVE lock, and code that checks the old limit may need a release",
+            "keep lock_timeout set; nothing else to change",
+            op,
+        )
+    elif ctx.existed(op.table):
         yield _hazard(
             "change_column_type",
             H,

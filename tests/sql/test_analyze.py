@@ -246,3 +246,13 @@ def test_drop_index_takes_its_tables_lock(live: psycopg.Connection) -> None:
     assert {h.code for h in a.hazards} == {"drop_index_without_concurrently", "missing_lock_timeout"}
     offline = run("DROP INDEX app.big_u;")
     assert offline.operations[0].table is None  # not guessed
+
+
+def test_a_widening_type_change_is_known_not_to_rewrite(live: psycopg.Connection) -> None:
+    live.execute("ALTER TABLE app.small ADD COLUMN label varchar(50)")
+    catalog = LiveCatalog(live)
+    wide = run(T + "ALTER TABLE app.small ALTER COLUMN label TYPE varchar(200);", catalog)
+    narrow = run(T + "ALTER TABLE app.small ALTER COLUMN label TYPE varchar(20);", catalog)
+    assert (wide.operations[1].rewrites_table, narrow.operations[1].rewrites_table) == (False, True)
+    assert [(h.code, h.severity) for h in wide.hazards] == [("change_column_type", Level.LOW)]
+    assert [(h.code, h.severity) for h in narrow.hazards] == [("change_column_type", Level.HIGH)]
