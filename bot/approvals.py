@@ -166,12 +166,25 @@ class Approvals:
         self.roles = roles
         self.clock = clock
 
-    def status(self, plan_id: int | str) -> tuple[PlanRecord, ApprovalStatus]:
-        """The plan and its sign-offs, expiring it first when its time is up."""
+    def _load(self, plan_id: int | str) -> tuple[PlanRecord, ApprovalStatus, bool]:
+        """The plan and its sign-offs, expiring it first when its time is up (committed on its own, so
+        the refusal that may follow does not roll the expiry back); True when it expired just now."""
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
-            expire_if_due(session, self.config, plan, self.clock())
-            return plan, approval_status(self.config, plan)
+            expired = expire_if_due(session, self.config, plan, self.clock())
+            return plan, approval_status(self.config, plan), expired
+
+    def status(self, plan_id: int | str) -> tuple[PlanRecord, ApprovalStatus]:
+        """The plan and its sign-offs, expiring it first when its time is up."""
+        plan, status, _ = self._load(plan_id)
+        return plan, status
+
+    def _current(self, plan_id: int | str) -> tuple[PlanRecord, ApprovalStatus]:
+        """Like ``status``, for a decision: a plan that expires now is refused, saying why."""
+        plan, status, expired = self._load(plan_id)
+        if expired:
+            raise _expired_error(plan)
+        return plan, status
 
     def eligible_slots(self, plan_id: int | str, user: str) -> list[Slot]:
         """Missing sign-offs ``user`` may give now (empty for the author); the Approve button offers these."""
@@ -184,9 +197,16 @@ class Approvals:
             return []
         return [s for s in status.missing if self.roles.holds(user, s.role)]
 
-    def _open_for_decision(self, session: Session, plan_id: int | str) -> PlanRecord:
+    def _decide(
+        self, session: Session, plan_id: int | str, *, kind: str, user: str, verb: str, action_key: str | None
+    ) -> PlanRecord | Outcome:
+        """Lock the plan for one decision and claim the action; an action already handled comes back as a
+        duplicate Outcome, a plan that cannot be decided by ``user`` as an error."""
         plan = get_plan(session, plan_id)
         session.refresh(plan, with_for_update=True)  # one decision at a time per plan (PostgreSQL store)
+        if not _claim(session, action_key, plan.id):
+            return Outcome(kind, plan, approval_status(self.config, plan), user, duplicate=True)
+        self._check_decidable(plan, user, verb)
         return plan
 
     def _check_decidable(self, plan: PlanRecord, user: str, verb: str) -> None:
@@ -197,14 +217,6 @@ class Approvals:
             )
         if user == plan.author:
             raise Forbidden(f"you planned #{plan.id}: someone else must review it")
-
-    def _expire(self, plan_id: int | str) -> None:
-        """Expiry is committed on its own, so the refusal that follows does not roll it back."""
-        with self.db.session() as session:
-            plan = get_plan(session, plan_id)
-            expired = expire_if_due(session, self.config, plan, self.clock())
-        if expired:
-            raise _expired_error(plan)
 
     def approve(
         self,
@@ -220,15 +232,15 @@ class Approvals:
         ``slot`` names the role or review (required when the user may fill several). A break-glass
         approval (the CLI's, with a reason) skips the role check only; every other rule still holds.
         """
-        self._expire(plan_id)
-        _, status = self.status(plan_id)
+        _, status = self._current(plan_id)
         # role lookups (Slack calls for user groups) happen outside the write lock; break-glass skips them
         held = {s.role for s in status.slots if not break_glass_reason and self.roles.holds(user, s.role)}
         with self.db.session() as session:
-            plan = self._open_for_decision(session, plan_id)
-            if not _claim(session, action_key, plan.id):
-                return Outcome("approval", plan, approval_status(self.config, plan), user, duplicate=True)
-            self._check_decidable(plan, user, "approved")
+            plan = self._decide(
+                session, plan_id, kind="approval", user=user, verb="approved", action_key=action_key
+            )
+            if isinstance(plan, Outcome):
+                return plan
             verify_bytes(plan)
             status = approval_status(self.config, plan)
             chosen = self._choose_slot(plan, status, user, slot, held, break_glass=bool(break_glass_reason))
@@ -327,7 +339,7 @@ class Approvals:
 
     def check_reject(self, plan_id: int | str, user: str) -> None:
         """Raise the reason ``user`` may not reject the plan; Slack asks before opening the modal."""
-        plan, status = self.status(plan_id)
+        plan, status = self._current(plan_id)
         self._check_decidable(plan, user, "rejected")
         roles = self._rejecters(status)
         if not any(self.roles.holds(user, r) for r in roles):
@@ -335,7 +347,7 @@ class Approvals:
             raise Forbidden(f"only {named} may reject plan #{plan.id}")
 
     def check_request_changes(self, plan_id: int | str, user: str) -> None:
-        plan, status = self.status(plan_id)
+        plan, status = self._current(plan_id)
         self._check_decidable(plan, user, "reviewed")
         if not any(self.roles.holds(user, s.role) for s in status.slots):
             raise Forbidden(f"only someone who may sign plan #{plan.id} can request changes")
@@ -345,13 +357,13 @@ class Approvals:
         reason = reason.strip()
         if not reason:
             raise UserError("say why the plan is rejected")
-        self._expire(plan_id)
         self.check_reject(plan_id, user)  # role lookups happen outside the write transaction
         with self.db.session() as session:
-            plan = self._open_for_decision(session, plan_id)
-            if not _claim(session, action_key, plan.id):
-                return Outcome("rejection", plan, approval_status(self.config, plan), user, duplicate=True)
-            self._check_decidable(plan, user, "rejected")
+            plan = self._decide(
+                session, plan_id, kind="rejection", user=user, verb="rejected", action_key=action_key
+            )
+            if isinstance(plan, Outcome):
+                return plan
             transition(
                 session,
                 plan,
@@ -370,14 +382,13 @@ class Approvals:
         comment = comment.strip()
         if not comment:
             raise UserError("say which changes you need")
-        self._expire(plan_id)
         self.check_request_changes(plan_id, user)
         with self.db.session() as session:
-            plan = self._open_for_decision(session, plan_id)
-            status = approval_status(self.config, plan)
-            if not _claim(session, action_key, plan.id):
-                return Outcome("changes_requested", plan, status, user, duplicate=True)
-            self._check_decidable(plan, user, "reviewed")
+            plan = self._decide(
+                session, plan_id, kind="changes_requested", user=user, verb="reviewed", action_key=action_key
+            )
+            if isinstance(plan, Outcome):
+                return plan
             timeline.record(
                 session,
                 plan_id=plan.id,
@@ -386,7 +397,7 @@ class Approvals:
                 message=f"changes requested: {comment}",
                 data={"comment": comment, "sha256": plan.sha256},
             )
-            return Outcome("changes_requested", plan, status, user, note=comment)
+            return Outcome("changes_requested", plan, approval_status(self.config, plan), user, note=comment)
 
     def expire_due(self) -> list[PlanRecord]:
         """Expire every open plan past its window (the scheduler's sweep); returns those it expired."""
