@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from pglast.stream import maybe_double_quote_name
 
-from bot.sql.catalog import Catalog
+from bot.sql.catalog import Catalog, ColumnInfo
 from bot.sql.model import Operation, Rollback, RollbackStep
 from bot.sql.operations import OperationMapper
 from bot.sql.parse import ParsedStatement, parse_statements
@@ -78,6 +79,14 @@ def _truncate_name(name: str) -> str:
     return name.encode()[:MAX_IDENTIFIER].decode(errors="ignore")
 
 
+class Inverse(NamedTuple):
+    """How one operation is undone: SQL, or the reason it cannot be (neither: nothing to undo)."""
+
+    sql: str | None = None
+    reason: str | None = None
+    outside: bool = False  # cannot run inside the rollback's transaction (CONCURRENTLY)
+
+
 class _Generator:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
@@ -104,36 +113,33 @@ class _Generator:
         return candidate, note
 
     # --- inverses -------------------------------------------------------------------------------
-    def inverse(self, op: Operation, statement_sql: str) -> tuple[str | None, str | None, bool]:
-        """(SQL, irreversible reason, runs outside the transaction) for one operation."""
-        method: Callable[[Operation, str], tuple[str | None, str | None, bool]] | None = getattr(
-            self, f"_undo_{op.kind}", None
-        )
+    def inverse(self, op: Operation) -> Inverse:
+        method: Callable[[Operation], Inverse] | None = getattr(self, f"_undo_{op.kind}", None)
         if method is None:
-            return None, f"{op.summary}: {MANUAL}", False
-        return method(op, statement_sql)
+            return Inverse(reason=f"{op.summary}: {MANUAL}")
+        return method(op)
 
-    def _undo_create_table(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
-        return f"DROP TABLE {op.table};", None, False
+    def _undo_create_table(self, op: Operation) -> Inverse:
+        return Inverse(f"DROP TABLE {op.table};")
 
-    def _undo_create_index(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_create_index(self, op: Operation) -> Inverse:
         assert op.table is not None
         name, note = op.details["index"], ""
         if not name:
             name, note = self.choose_name(op.table, _index_name_parts(op.details["columns"]), "idx", True)
         concurrent = op.details["concurrent"]
         sql = f"DROP INDEX {'CONCURRENTLY ' if concurrent else ''}{_in_schema_of(op.table, name)};"
-        return (f"-- {note.strip()}\n" if note else "") + sql, None, concurrent
+        return Inverse((f"-- {note.strip()}\n" if note else "") + sql, outside=concurrent)
 
-    def _undo_add_column(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_add_column(self, op: Operation) -> Inverse:
         assert op.table is not None
         self.added_columns.add((op.table, op.details["column"]))
-        return f"ALTER TABLE {op.table} DROP COLUMN {quote(op.details['column'])};", None, False
+        return Inverse(f"ALTER TABLE {op.table} DROP COLUMN {quote(op.details['column'])};")
 
-    def _undo_add_constraint(self, op: Operation, statement_sql: str) -> tuple[str | None, str | None, bool]:
+    def _undo_add_constraint(self, op: Operation) -> Inverse:
         d = op.details
         if d.get("inline"):
-            return None, None, False  # dropped with its table
+            return Inverse()  # dropped with its table
         assert op.table is not None
         name, note = d["constraint"], ""
         if not name:
@@ -146,9 +152,9 @@ class _Generator:
                 suffix = {"foreign_key": "fkey", "unique": "key", "exclusion": "excl"}.get(kind, kind)
                 name, note = self.choose_name(op.table, d["columns"], suffix, kind in {"unique", "exclusion"})
         sql = f"ALTER TABLE {op.table} DROP CONSTRAINT {quote(name)};"
-        return (f"-- {note.strip()}\n" if note else "") + sql, None, False
+        return Inverse((f"-- {note.strip()}\n" if note else "") + sql)
 
-    def _column_before(self, op: Operation) -> tuple[bool, object]:
+    def _column_before(self, op: Operation) -> tuple[bool, ColumnInfo | None]:
         """(added in this file, catalog answer) for the column an ALTER COLUMN touches."""
         assert op.table is not None
         column = op.details["column"]
@@ -156,63 +162,52 @@ class _Generator:
             return True, None
         return False, self.catalog.column(op.table, column)
 
-    def _undo_set_not_null(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_set_not_null(self, op: Operation) -> Inverse:
         added, info = self._column_before(op)
-        if not added and info is not None and getattr(info, "not_null", False):
-            return None, None, False  # it was NOT NULL already: nothing changed
-        return (
-            f"ALTER TABLE {op.table} ALTER COLUMN {quote(op.details['column'])} DROP NOT NULL;",
-            None,
-            False,
-        )
+        if not added and info is not None and info.not_null:
+            return Inverse()  # it was NOT NULL already: nothing changed
+        return Inverse(f"ALTER TABLE {op.table} ALTER COLUMN {quote(op.details['column'])} DROP NOT NULL;")
 
-    def _undo_drop_not_null(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_drop_not_null(self, op: Operation) -> Inverse:
         added, info = self._column_before(op)
-        if not added and info is not None and not getattr(info, "not_null", True):
-            return None, None, False
-        return f"ALTER TABLE {op.table} ALTER COLUMN {quote(op.details['column'])} SET NOT NULL;", None, False
+        if not added and info is not None and not info.not_null:
+            return Inverse()
+        return Inverse(f"ALTER TABLE {op.table} ALTER COLUMN {quote(op.details['column'])} SET NOT NULL;")
 
-    def _undo_default(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_default(self, op: Operation) -> Inverse:
         column = quote(op.details["column"])
         added, info = self._column_before(op)
         if added:
-            return f"ALTER TABLE {op.table} ALTER COLUMN {column} DROP DEFAULT;", None, False
+            return Inverse(f"ALTER TABLE {op.table} ALTER COLUMN {column} DROP DEFAULT;")
         if info is None:
-            return None, f"{op.summary}: previous default unknown (target unreachable); {MANUAL}", False
-        previous = getattr(info, "default", None)
-        action = f"SET DEFAULT {previous}" if previous is not None else "DROP DEFAULT"
-        return f"ALTER TABLE {op.table} ALTER COLUMN {column} {action};", None, False
+            return Inverse(reason=f"{op.summary}: previous default unknown (target unreachable); {MANUAL}")
+        action = f"SET DEFAULT {info.default}" if info.default is not None else "DROP DEFAULT"
+        return Inverse(f"ALTER TABLE {op.table} ALTER COLUMN {column} {action};")
 
     _undo_set_default = _undo_default
     _undo_drop_default = _undo_default
 
-    def _undo_rename_column(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_rename_column(self, op: Operation) -> Inverse:
         d = op.details
-        return (
-            f"ALTER TABLE {op.table} RENAME COLUMN {quote(d['new_name'])} TO {quote(d['column'])};",
-            None,
-            False,
+        return Inverse(
+            f"ALTER TABLE {op.table} RENAME COLUMN {quote(d['new_name'])} TO {quote(d['column'])};"
         )
 
-    def _undo_rename_table(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_rename_table(self, op: Operation) -> Inverse:
         assert op.table is not None
         _, old = _split(op.table)
         renamed = _in_schema_of(op.table, op.details["new_name"])
-        return f"ALTER TABLE {renamed} RENAME TO {quote(old)};", None, False
+        return Inverse(f"ALTER TABLE {renamed} RENAME TO {quote(old)};")
 
-    def _undo_rename_index(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_rename_index(self, op: Operation) -> Inverse:
         index = op.details["index"]
         _, old = _split(index)
-        return (
-            f"ALTER INDEX {_in_schema_of(index, op.details['new_name'])} RENAME TO {quote(old)};",
-            None,
-            False,
-        )
+        return Inverse(f"ALTER INDEX {_in_schema_of(index, op.details['new_name'])} RENAME TO {quote(old)};")
 
-    def _undo_rename_constraint(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_rename_constraint(self, op: Operation) -> Inverse:
         d = op.details
         sql = f"ALTER TABLE {op.table} RENAME CONSTRAINT {quote(d['new_name'])} TO {quote(d['constraint'])};"
-        return sql, None, False
+        return Inverse(sql)
 
     def _replaced(self, op: Operation, kind: str, names: list[str], args: list[str]) -> str | None:
         """Why ``CREATE OR REPLACE`` cannot be undone here, or None when it created a new object."""
@@ -225,45 +220,45 @@ class _Generator:
             return f"{op.summary}: the previous definition is not kept; {MANUAL}"
         return None
 
-    def _undo_create_view(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_create_view(self, op: Operation) -> Inverse:
         view = op.details["view"]
         schema, name = _split(view)
         reason = self._replaced(op, "view", [n for n in (schema, name) if n], [])
-        return (None, reason, False) if reason else (f"DROP VIEW {view};", None, False)
+        return Inverse(reason=reason) if reason else Inverse(f"DROP VIEW {view};")
 
-    def _undo_create_function(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_create_function(self, op: Operation) -> Inverse:
         d = op.details
         reason = self._replaced(op, "function", d["function"].split("."), d["args"])
         if reason:
-            return None, reason, False
+            return Inverse(reason=reason)
         name = ".".join(quote(part) for part in d["function"].split("."))
-        return f"DROP FUNCTION {name}({', '.join(d['args'])});", None, False
+        return Inverse(f"DROP FUNCTION {name}({', '.join(d['args'])});")
 
-    def _undo_create_trigger(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_create_trigger(self, op: Operation) -> Inverse:
         if op.details["replace"]:
-            return None, f"{op.summary}: a replaced trigger's definition is not kept; {MANUAL}", False
-        return f"DROP TRIGGER {quote(op.details['trigger'])} ON {op.table};", None, False
+            return Inverse(reason=f"{op.summary}: a replaced trigger's definition is not kept; {MANUAL}")
+        return Inverse(f"DROP TRIGGER {quote(op.details['trigger'])} ON {op.table};")
 
-    def _undo_create_schema(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
-        return f"DROP SCHEMA {quote(op.details['schema'])};", None, False
+    def _undo_create_schema(self, op: Operation) -> Inverse:
+        return Inverse(f"DROP SCHEMA {quote(op.details['schema'])};")
 
-    def _undo_create_type(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
-        return f"DROP TYPE {op.details['type']};", None, False
+    def _undo_create_type(self, op: Operation) -> Inverse:
+        return Inverse(f"DROP TYPE {op.details['type']};")
 
-    def _undo_create_sequence(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
-        return f"DROP SEQUENCE {op.details['sequence']};", None, False
+    def _undo_create_sequence(self, op: Operation) -> Inverse:
+        return Inverse(f"DROP SEQUENCE {op.details['sequence']};")
 
-    def _undo_create_extension(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
-        return f"DROP EXTENSION {quote(op.details['extension'])};", None, False
+    def _undo_create_extension(self, op: Operation) -> Inverse:
+        return Inverse(f"DROP EXTENSION {quote(op.details['extension'])};")
 
-    def _undo_comment(self, op: Operation, _: str) -> tuple[str | None, str | None, bool]:
+    def _undo_comment(self, op: Operation) -> Inverse:
         what, target = op.details["object"], op.details["target"]
         kind = {"column": "table column"}.get(what, what)
         info = self.catalog.object_info(kind, op.details["names"])
         if info is None:
-            return None, f"{op.summary}: previous comment unknown (target unreachable); {MANUAL}", False
+            return Inverse(reason=f"{op.summary}: previous comment unknown (target unreachable); {MANUAL}")
         previous = "NULL" if info.comment is None else "'" + info.comment.replace("'", "''") + "'"
-        return f"COMMENT ON {what.upper()} {target} IS {previous};", None, False
+        return Inverse(f"COMMENT ON {what.upper()} {target} IS {previous};")
 
 
 def _index_name_parts(columns: list[str]) -> list[str]:
@@ -287,7 +282,7 @@ def generate_rollback(
         for op in OperationMapper(stmt.index).map(item.node):
             if op.kind in NOTHING_TO_UNDO:
                 continue
-            sql, reason, outside = generator.inverse(op, stmt.sql)
+            sql, reason, outside = generator.inverse(op)
             if sql is not None or reason is not None:
                 planned.append(
                     (RollbackStep(stmt.index, sql, reason), stmt.line, _first_line(stmt.sql), outside)
