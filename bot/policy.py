@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bot.sql.model import Level
 
-ENVIRONMENT_TIERS = ("development", "staging", "production")
 # The review role anyone but the plan's author holds (the guide's "peer review").
 PEER_ROLE = "peer"
 

@@ -70,7 +70,3 @@ class RoleDirectory:
         if config is None:
             return False
         return user_id in config.users or any(user_id in self._members(g) for g in config.groups)
-
-    def roles_of(self, user_id: str, among: list[str]) -> list[str]:
-        """The roles of ``among`` that ``user_id`` holds, in the order given."""
-        return [role for role in among if self.holds(user_id, role)]

@@ -6,13 +6,14 @@ migration as a whole (ALTERs that could be merged, a missing lock_timeout, unrel
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bot.sql.catalog import Catalog
 from bot.sql.context import FileContext
 from bot.sql.model import Hazard, Level, LockLevel, Operation
 
 H, M, LO = Level.HIGH, Level.MEDIUM, Level.LOW
+Rule = Callable[[Operation, FileContext], Iterable[Hazard]]
 
 EXPAND_CONTRACT = (
     "expand and contract: add the new column or table, write to both, backfill in batches, switch reads, "
@@ -171,7 +172,7 @@ def _add_constraint(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
         )
 
 
-def _rename(code: str, what: str) -> object:
+def _rename(code: str, what: str) -> Rule:
     def rule(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
         if ctx.existed(op.table):
             yield _hazard(
@@ -207,7 +208,7 @@ def _alter_type(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
         )
 
 
-def _drop(code: str, what: str) -> object:
+def _drop(code: str, what: str) -> Rule:
     def rule(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
         if ctx.existed(op.table):
             yield _hazard(
@@ -287,7 +288,7 @@ def _lock_table(op: Operation, ctx: FileContext) -> Iterable[Hazard]:
     )
 
 
-_RULES = {
+_RULES: dict[str, Rule] = {
     "create_index": _create_index,
     "drop_index": _drop_index,
     "add_column": _add_column,

@@ -57,11 +57,6 @@ class LockLevel(StrEnum):
         """SHARE and stronger conflict with ROW EXCLUSIVE: INSERT/UPDATE/DELETE wait."""
         return self.rank >= LockLevel.SHARE.rank
 
-    @property
-    def blocks_reads(self) -> bool:
-        """Only ACCESS EXCLUSIVE conflicts with plain SELECT."""
-        return self is LockLevel.ACCESS_EXCLUSIVE
-
     @classmethod
     def strongest(cls, locks: list[LockLevel]) -> LockLevel:
         return max(locks, key=lambda lk: lk.rank, default=cls.NONE)
