@@ -42,6 +42,6 @@ def build_app(services: Services, client: WebClient | None = None) -> App:
         request_verification_enabled=settings.slack_app_token is None,
     )
     review_service = build_reviews(services, client)
-    commands.register(app, services, SlackNotifier(client), review_service)
+    commands.register(app, services, review_service)
     reviews.register(app, review_service)
     return app

@@ -13,7 +13,6 @@ from bot.planning import submit_plan
 from bot.reviewing import Reviews, plan_view
 from handlers.blocks import help_blocks, list_text, status_text
 from handlers.errors import replies_errors
-from handlers.slack_notifier import SlackNotifier
 
 # verb -> (allowed argument counts, usage)
 USAGE = {
@@ -44,7 +43,7 @@ def parse(text: str) -> Invocation:
     return Invocation(words[0].lower(), words[1:])
 
 
-def register(app: App, services: Services, notifier: SlackNotifier, reviews: Reviews) -> None:
+def register(app: App, services: Services, reviews: Reviews) -> None:
     def ack_command(ack: Ack, command: dict[str, Any]) -> None:
         inv = parse(command.get("text", ""))
         if inv.verb in USAGE and not inv.valid:
@@ -68,7 +67,7 @@ def register(app: App, services: Services, notifier: SlackNotifier, reviews: Rev
             submit_plan(
                 db=services.db,
                 config=services.config,
-                notifier=notifier,
+                notifier=reviews.notifier,
                 env_name=inv.args[1] if len(inv.args) > 1 else None,
                 file_arg=inv.args[0],
                 author=command["user_id"],

@@ -7,6 +7,7 @@ decided before they are acknowledged, so a refusal shows in the modal, next to w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -55,19 +56,17 @@ def register(app: App, reviews: Reviews) -> None:
         slot = slots[0].name if slots else None  # none: approve() says precisely why not
         reviews.announce(approvals.approve(plan_id, user=user, slot=slot, action_key=click_key(body)))
 
-    @replies_errors
-    def reject_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Any) -> None:
-        ack()
-        plan_id = body["actions"][0]["value"]
-        approvals.check_reject(plan_id, body["user"]["id"])
-        _open(client, body["trigger_id"], reject_modal(int(plan_id)))
+    def opens_modal(check: Callable[[str, str], None], modal: Callable[[int], dict[str, Any]]) -> Any:
+        """A button that opens a modal once the server agrees the clicker may use it."""
 
-    @replies_errors
-    def changes_clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Any) -> None:
-        ack()
-        plan_id = body["actions"][0]["value"]
-        approvals.check_request_changes(plan_id, body["user"]["id"])
-        _open(client, body["trigger_id"], changes_modal(int(plan_id)))
+        @replies_errors
+        def clicked(ack: Ack, body: dict[str, Any], client: WebClient, respond: Any) -> None:
+            ack()
+            plan_id = body["actions"][0]["value"]
+            check(plan_id, body["user"]["id"])
+            _open(client, body["trigger_id"], modal(int(plan_id)))
+
+        return clicked
 
     def submitted(block: ModalInput, decide: Any) -> Any:
         """A modal handler: decide, then close the modal, or keep it open with the refusal shown."""
@@ -105,8 +104,8 @@ def register(app: App, reviews: Reviews) -> None:
         )
 
     app.action(PlanAction.APPROVE)(approve_clicked)
-    app.action(PlanAction.REJECT)(reject_clicked)
-    app.action(PlanAction.REQUEST_CHANGES)(changes_clicked)
+    app.action(PlanAction.REJECT)(opens_modal(approvals.check_reject, reject_modal))
+    app.action(PlanAction.REQUEST_CHANGES)(opens_modal(approvals.check_request_changes, changes_modal))
     app.view(Modal.APPROVE_AS)(submitted(ModalInput.SLOT, approve_as))
     app.view(Modal.REJECT)(submitted(ModalInput.REASON, reject))
     app.view(Modal.REQUEST_CHANGES)(submitted(ModalInput.COMMENT, request_changes))
