@@ -21,6 +21,7 @@ from bot.report import approval_lines, render_json, render_markdown, render_text
 from bot.reviewing import Reviews, plan_view
 from bot.roles import RoleDirectory
 from bot.sql.model import Level
+from bot.states import PlanState
 from bot.targets import open_catalog
 
 EXIT_FAIL_ON = 1
@@ -103,7 +104,7 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(status_dict(plan, status), indent=2))
     else:
         assert view.meta is not None
-        print(f"{title(view.draft, view.meta)}: {plan.state.replace('_', ' ')} · author {plan.author}")
+        print(f"{title(view.draft, view.meta)}: {PlanState(plan.state).label} · author {plan.author}")
         print("\n".join(f"  {line}" for line in approval_lines(status)))
     return 0
 

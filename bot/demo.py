@@ -26,6 +26,7 @@ from bot.reviewing import Reviews
 from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.sql.rollback import ROLLBACK_SUFFIX
+from bot.states import PlanState
 from storage.db import Database
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -65,7 +66,7 @@ def walk_approvals(reviews: Reviews, plan_id: int, say: Callable[[str], None]) -
         user = roles[slot.role].users[0]
         reviews.announce(reviews.approvals.approve(plan_id, user=user, slot=slot.name))
     plan, _ = reviews.approvals.status(plan_id)
-    say(f"Plan #{plan_id} is {plan.state.replace('_', ' ')}")
+    say(f"Plan #{plan_id} is {PlanState(plan.state).label}")
 
 
 def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -> int:  # type: ignore[no-untyped-def]

@@ -78,7 +78,7 @@ class ConsoleNotifier:
         meta = view.meta
         if meta is not None and meta.status is not None:
             lines = approval_lines(meta.status, mention=self.mention)
-            self._write(f"  ↻ plan #{meta.plan_id} is {meta.state.replace('_', ' ')}: " + "; ".join(lines))
+            self._write(f"  ↻ plan #{meta.plan_id} is {meta.state_label}: " + "; ".join(lines))
 
     def mention(self, user_id: str) -> str:
         return f"@{user_id}"

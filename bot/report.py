@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from bot.plans import PlanDraft, rollback_to_dict
 from bot.policy import PEER_ROLE, ApprovalRequirement, Policy, display_name
 from bot.sql.model import Analysis, Hazard, Level, Operation, Rollback, TargetFacts
-from bot.states import OPEN_STATES
+from bot.states import OPEN_STATES, PlanState
 from storage.models import aware
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ class PlanMeta:
     state: str
     author: str
     status: ApprovalStatus | None = None
+
+    @property
+    def state_label(self) -> str:
+        return PlanState(self.state).label
 
 
 def _identity(text: str) -> str:
@@ -184,7 +188,7 @@ def render_text(
 ) -> str:
     out = [title(draft, meta), "=" * len(title(draft, meta))]
     if meta:
-        out.append(f"State: {meta.state.replace('_', ' ')} · author {meta.author}")
+        out.append(f"State: {meta.state_label} · author {meta.author}")
     for name, lines in _sections(draft, policy, meta):
         out += ["", f"{name}:"] + [f"  {line}" for line in lines]
     if with_sql:
@@ -202,7 +206,7 @@ def render_text(
 def render_markdown(draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None) -> str:
     out = [f"## {title(draft, meta)}"]
     if meta:
-        out.append(f"State: **{meta.state.replace('_', ' ')}** · author {meta.author}")
+        out.append(f"State: **{meta.state_label}** · author {meta.author}")
     for name, lines in _sections(draft, policy, meta):
         out += ["", f"### {name}", ""]
         out += [f"- {line}" for line in lines]

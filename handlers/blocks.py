@@ -66,7 +66,7 @@ def plan_blocks(view: PlanView) -> list[Block]:
         f"*Statements*\n{len(analysis.statements)}",
     ]
     if meta:
-        fields += [f"*State*\n{meta.state.replace('_', ' ')}", f"*Author*\n<@{meta.author}>"]
+        fields += [f"*State*\n{meta.state_label}", f"*Author*\n<@{meta.author}>"]
     hazards = [
         hazard_line(h, analysis) + (f"\n    ↳ _{h.safe_alternative}_" if h.safe_alternative else "")
         for h in analysis.hazards
@@ -217,8 +217,7 @@ def status_text(view: PlanView) -> str:
     meta = view.meta
     assert meta is not None and meta.status is not None
     lines = approval_lines(meta.status, mention=mention, quote=escape)
-    state = meta.state.replace("_", " ")
-    head = f"*{escape(title(view.draft, meta))}* · {state} · author {mention(meta.author)}"
+    head = f"*{escape(title(view.draft, meta))}* · {meta.state_label} · author {mention(meta.author)}"
     return truncate(head + "\n" + "\n".join(f"• {line}" for line in lines), SECTION_LIMIT)
 
 
@@ -233,7 +232,7 @@ def list_text(views: list[PlanView]) -> str:
         missing = ", ".join(s.label for s in meta.status.missing) or "nothing"
         lines.append(
             f"• *#{meta.plan_id}* `{escape(view.draft.migration.name)}` → {escape(view.draft.environment)} · "
-            f"{view.draft.analysis.complexity.label} · {meta.state.replace('_', ' ')} · missing: {missing}"
+            f"{view.draft.analysis.complexity.label} · {meta.state_label} · missing: {missing}"
         )
     if len(views) > MAX_LIST:
         lines.append(f"_…and {len(views) - MAX_LIST} more_")
