@@ -55,7 +55,7 @@ def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: C
             _advance(ctx, op, created_indexes)
     groups = table_groups(operations, catalog)
     hazards += file_hazards(operations, existed, unguarded, catalog, created_indexes, groups)
-    whole_file = restructuring_reason(operations, policy, len(groups))
+    whole_file = restructuring_reason(groups, policy)
     all_reasons = list(reasons.values()) + ([whole_file] if whole_file else [])
     return Analysis(
         statements=[p.statement for p in parsed],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from bot.policy import ComplexityPolicy
 from bot.sql.context import FileContext
-from bot.sql.hazards import changed_tables
 from bot.sql.model import ComplexityReason, Operation
 
 # Operations whose rule does not depend on anything but their kind.
@@ -115,16 +114,17 @@ def operation_reason(op: Operation, ctx: FileContext) -> ComplexityReason | None
     )
 
 
-def restructuring_reason(
-    operations: list[Operation], policy: ComplexityPolicy, unrelated_groups: int
-) -> ComplexityReason | None:
-    """Major restructuring: more tables than the policy allows, or groups of tables no foreign key links."""
-    tables = changed_tables(operations)
+def restructuring_reason(groups: list[list[str]], policy: ComplexityPolicy) -> ComplexityReason | None:
+    """Major restructuring: more tables than the policy allows, or groups of tables no foreign key links.
+
+    ``groups`` are the changed tables grouped by foreign keys (``hazards.table_groups``).
+    """
+    tables = sum(len(group) for group in groups)
     why = []
-    if len(tables) > policy.restructuring_tables:
-        why.append(f"{len(tables)} tables changed (over {policy.restructuring_tables})")
-    if unrelated_groups > 1:
-        why.append(f"{unrelated_groups} unrelated groups of tables changed")
+    if tables > policy.restructuring_tables:
+        why.append(f"{tables} tables changed (over {policy.restructuring_tables})")
+    if len(groups) > 1:
+        why.append(f"{len(groups)} unrelated groups of tables changed")
     if not why:
         return None
     return ComplexityReason(policy.level_of("major_restructuring"), f"{'; '.join(why)}: major restructuring")
