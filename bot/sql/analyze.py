@@ -32,14 +32,13 @@ def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: C
     ctx = FileContext(catalog=catalog, policy=policy)
     operations: list[Operation] = []
     hazards: list[Hazard] = []
-    existed: dict[int, bool] = {}
-    created_indexes: dict[str, list[tuple[str, ...]]] = {}
+    existed: list[bool] = []  # per operation: did its table predate the file?
     unguarded: Operation | None = None
     reasons: dict[str, ComplexityReason] = {}  # one per distinct reason text, in order
     for item in parsed:
         for mapped in OperationMapper(item.statement.index).map(item.node):
             op = _with_catalog_facts(mapped, catalog)
-            existed[len(operations)] = ctx.existed(op.table)
+            existed.append(ctx.existed(op.table))
             operations.append(op)
             hazards += statement_hazards(op, ctx)
             reason = operation_reason(op, ctx)
@@ -52,9 +51,9 @@ def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: C
                 and not ctx.lock_timeout_set
             ):
                 unguarded = op
-            _advance(ctx, op, created_indexes)
+            _advance(ctx, op)
     groups = table_groups(operations, catalog)
-    hazards += file_hazards(operations, existed, unguarded, catalog, created_indexes, groups)
+    hazards += file_hazards(operations, existed, unguarded, ctx, groups)
     whole_file = restructuring_reason(groups, policy)
     all_reasons = list(reasons.values()) + ([whole_file] if whole_file else [])
     return Analysis(
@@ -82,12 +81,12 @@ def _with_catalog_facts(op: Operation, catalog: Catalog) -> Operation:
     return op
 
 
-def _advance(ctx: FileContext, op: Operation, created_indexes: dict[str, list[tuple[str, ...]]]) -> None:
+def _advance(ctx: FileContext, op: Operation) -> None:
     """Update what is true after ``op`` ran."""
     if op.kind == "create_table" and op.table:
         ctx.created.add(op.table)
     elif op.kind == "create_index" and op.table:
-        created_indexes.setdefault(op.table, []).append(tuple(op.details["columns"]))
+        ctx.created_indexes.setdefault(op.table, []).append(tuple(op.details["columns"]))
     elif op.kind == "transaction":
         kind = op.details["transaction"]
         if kind in TRANSACTION_OPEN:

@@ -22,6 +22,8 @@ class FileContext:
     # CHECK (col IS NOT NULL) constraints added in this file: name -> (table, column), and those known valid
     not_null_checks: dict[str, tuple[str, str]] = field(default_factory=dict)
     not_null_checked: set[tuple[str, str]] = field(default_factory=set)
+    # column lists of the indexes created in this file, per table
+    created_indexes: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     _rows: dict[str, int | None] = field(default_factory=dict)
 
     def existed(self, table: str | None) -> bool:

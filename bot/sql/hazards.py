@@ -311,10 +311,9 @@ _RULES: dict[str, Rule] = {
 
 def file_hazards(
     operations: list[Operation],
-    existed: dict[int, bool],
+    existed: list[bool],
     unguarded: Operation | None,
-    catalog: Catalog,
-    created_indexes: dict[str, list[tuple[str, ...]]],
+    ctx: FileContext,
     groups: list[list[str]],
 ) -> list[Hazard]:
     """Hazards of the migration as a whole.
@@ -335,7 +334,7 @@ def file_hazards(
                 unguarded.table,
             )
         )
-    hazards += _unindexed_foreign_keys(operations, catalog, created_indexes)
+    hazards += _unindexed_foreign_keys(operations, ctx.catalog, ctx.created_indexes)
     hazards += _unrelated_tables(groups)
     return hazards
 
@@ -347,7 +346,7 @@ ALTER_KINDS = {
 }  # fmt: skip
 
 
-def _merge_alters(operations: list[Operation], existed: dict[int, bool]) -> list[Hazard]:
+def _merge_alters(operations: list[Operation], existed: list[bool]) -> list[Hazard]:
     """Runs of back-to-back ALTER TABLE statements on one table, each taking its own ACCESS EXCLUSIVE lock."""
     by_statement: dict[int, list[int]] = {}
     for pos, op in enumerate(operations):
