@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 from bot.config import load_config
+from bot.demo import example_migrations, load_example_schema
 from bot.plans import draft_plan
 from bot.sql.parse import parse_statements
-from bot.sql.rollback import ROLLBACK_SUFFIX
 from bot.targets import open_catalog
 from tests.conftest import EXAMPLES
 
@@ -62,16 +62,6 @@ FAILING = {
 }
 
 
-def migration_files() -> list[Path]:
-    return sorted(p for p in MIGRATIONS.glob("*.sql") if not p.name.endswith(ROLLBACK_SUFFIX))
-
-
-def load_schema(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute((EXAMPLES / "schema.sql").read_text())
-        conn.execute((EXAMPLES / "seed.sql").read_text())
-
-
 def apply(conn: psycopg.Connection, sql: str) -> None:
     """Statement by statement in autocommit, as psql runs a file (so VACUUM FULL and CONCURRENTLY work)."""
     for item in parse_statements(sql):
@@ -79,7 +69,7 @@ def apply(conn: psycopg.Connection, sql: str) -> None:
 
 
 def test_every_example_is_listed_and_parses() -> None:
-    assert [p.name for p in migration_files()] == sorted(EXPECTED)
+    assert [p.name for p in example_migrations(MIGRATIONS)] == sorted(EXPECTED)
     for path in MIGRATIONS.glob("*.sql"):
         assert parse_statements(path.read_text()), path.name
 
@@ -94,9 +84,9 @@ def test_every_hazard_code_is_shown_by_an_example() -> None:
 
 
 def test_the_examples_apply_in_order_on_postgresql(target_dsn: str) -> None:
-    load_schema(target_dsn)
+    load_example_schema(target_dsn, EXAMPLES)
     with psycopg.connect(target_dsn, autocommit=True) as conn:
-        for path in migration_files():
+        for path in example_migrations(MIGRATIONS):
             if path.name in FAILING:
                 with pytest.raises(psycopg.Error, match=FAILING[path.name]):
                     apply(conn, path.read_text())
@@ -114,7 +104,7 @@ def seeded_dsn(pg_admin_dsn: str) -> str:
     from bot.embedded import create_database, drop_database
 
     dsn = create_database(pg_admin_dsn, "examples_seeded")
-    load_schema(dsn)
+    load_example_schema(dsn, EXAMPLES)
     yield dsn  # type: ignore[misc]
     drop_database(pg_admin_dsn, "examples_seeded")
 

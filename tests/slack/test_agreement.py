@@ -9,17 +9,18 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.demo import load_example_schema
 from bot.embedded import create_database, drop_database
 from tests.conftest import EXAMPLES
 from tests.slack.conftest import RunningBot, start_bot, write_config
 from tests.slack.fake_api import FakeSlack
-from tests.test_examples import EXPECTED, load_schema
+from tests.test_examples import EXPECTED
 
 
 @pytest.fixture(scope="module")
 def seeded(pg_admin_dsn: str) -> Iterator[str]:
     dsn = create_database(pg_admin_dsn, "agreement_seeded")
-    load_schema(dsn)
+    load_example_schema(dsn, EXAMPLES)
     yield dsn
     drop_database(pg_admin_dsn, "agreement_seeded")
 

@@ -7,12 +7,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.demo import load_example_schema
 from bot.sql.catalog import LiveCatalog, OfflineCatalog
 from bot.sql.fingerprint import fingerprint_diff, schema_fingerprint
 from bot.sql.model import Rollback, SqlSyntaxError
 from bot.sql.parse import parse_statements
 from bot.sql.rollback import MANUAL, find_rollback, generate_rollback, load_rollback
-from tests.test_examples import EXPECTED, FAILING, MIGRATIONS, apply, load_schema
+from tests.conftest import EXAMPLES
+from tests.test_examples import EXPECTED, FAILING, MIGRATIONS, apply
 
 BASE = """
 CREATE SCHEMA app;
@@ -184,7 +186,7 @@ ROUND_TRIP = [name for name in sorted(EXPECTED) if name not in FAILING]
 
 @pytest.mark.parametrize("name", ROUND_TRIP)
 def test_every_example_rolls_back_or_says_what_is_manual(target_dsn: str, name: str) -> None:
-    load_schema(target_dsn)
+    load_example_schema(target_dsn, EXAMPLES)
     with psycopg.connect(target_dsn, autocommit=True) as conn:
         for earlier in sorted(EXPECTED):
             if earlier == name:
