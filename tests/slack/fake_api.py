@@ -4,6 +4,11 @@ It speaks HTTP on a real socket (port 0, so tests run in parallel), accepts form
 checks the bearer token, validates every Block Kit payload against Slack's limits, and can be told to
 answer the next call of a method with ``ok: false`` or HTTP 429 with ``Retry-After``. It also serves
 ``response_url``s and the upload URL of the two-step file upload.
+
+Fault tests need Slack's bad days too: an outage of some methods for a while (429s, or 500/503 with an
+HTML page as a load balancer sends), the next n calls failing, and a call held unanswered (``stall``)
+so the bot can be killed with its request in flight. Every call records how it was answered, so a
+test counts what Slack actually accepted (``delivered``), not what the bot tried.
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 from handlers.blockkit import BlockKitError, validate_message, validate_view
@@ -41,14 +47,45 @@ ERROR_FOR_MISSING = {
     "ts": "message_not_found",
     "trigger_id": "invalid_trigger_id",
 }
+FAULT_KINDS = ("429", "500", "503")
+# What Slack's edge sends on a bad day: a page for people, not JSON, so a client must not parse it.
+ERROR_PAGES = {
+    500: "<html><head><title>500 Internal Server Error</title></head>"
+    "<body><h1>Internal Server Error</h1></body></html>",
+    503: "<html><head><title>503 Service Unavailable</title></head>"
+    "<body><h1>Service Unavailable</h1><p>Slack is having trouble.</p></body></html>",
+}
+T = TypeVar("T")
+Answer = tuple[int, dict[str, str], dict[str, Any] | str]
 
 
 @dataclass
 class Call:
+    """One request to the Web API and, once answered, how: ``status`` None means never answered."""
+
     method: str
     args: dict[str, Any]
     headers: dict[str, str]
     at: float = field(default_factory=time.monotonic)
+    status: int | None = None
+    ok: bool | None = None
+    answer: dict[str, Any] | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """Slack accepted it (HTTP 200, ``ok: true``): only these are visible in the channel."""
+        return self.status == 200 and self.ok is True
+
+
+@dataclass(frozen=True)
+class _Outage:
+    methods: frozenset[str]
+    kind: str
+    start: float
+    end: float
+
+    def covers(self, method: str, at: float) -> bool:
+        return method in self.methods and self.start <= at < self.end
 
 
 class FakeSlack:
@@ -59,9 +96,13 @@ class FakeSlack:
         self.uploads: dict[str, bytes] = {}
         self.invalid_payloads: list[str] = []
         self.group_members: dict[str, list[str]] = {}
+        self.stalled: list[Call] = []
         self._failures: dict[str, list[tuple[str, Any]]] = {}
+        self._outages: list[_Outage] = []
+        self._stalling: set[str] = set()
+        self._released = threading.Event()
         self._ts = itertools.count(1)
-        self._changed = threading.Condition()
+        self._changed = threading.Condition()  # an RLock: wait predicates may call calls_to()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -72,6 +113,7 @@ class FakeSlack:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.release()  # no handler thread stays parked on a stall
         self._server.shutdown()
         self._server.server_close()
 
@@ -90,11 +132,40 @@ class FakeSlack:
     # --- scripting ----------------------------------------------------------------------------
     def fail_next(self, method: str, error: str) -> None:
         """The next call of ``method`` answers ``{"ok": false, "error": error}``."""
-        self._failures.setdefault(method, []).append(("error", error))
+        self._script(method, "error", error)
 
     def rate_limit_next(self, method: str, retry_after: int = 1) -> None:
         """The next call of ``method`` answers HTTP 429 with ``Retry-After``."""
-        self._failures.setdefault(method, []).append(("429", retry_after))
+        self._script(method, "429", retry_after)
+
+    def fail_times(self, method: str, n: int, kind: str) -> None:
+        """The next ``n`` calls of ``method`` fail: ``kind`` "429" (Retry-After 1), "500" or "503"."""
+        for _ in range(n):
+            self._script(method, _fault_kind(kind), 1)
+
+    def outage(self, methods: str | Iterable[str], seconds: float, kind: str, *, after: float = 0) -> None:
+        """For ``seconds`` (starting ``after`` seconds from now) every call of ``methods`` fails like
+        ``fail_times``; windows may be queued back to back to change the weather (429s, then 503s)."""
+        start = time.monotonic() + after
+        names = frozenset([methods] if isinstance(methods, str) else methods)
+        with self._changed:
+            self._outages.append(_Outage(names, _fault_kind(kind), start, start + seconds))
+
+    def stall(self, method: str) -> None:
+        """Hold every call of ``method`` unanswered until ``release()``: a request in flight to kill."""
+        with self._changed:
+            self._stalling.add(method)
+
+    def release(self) -> None:
+        """Close the held calls without an answer, as if Slack never processed them; stop stalling."""
+        with self._changed:
+            self._stalling.clear()
+            released, self._released = self._released, threading.Event()
+        released.set()
+
+    def _script(self, method: str, kind: str, value: Any) -> None:
+        with self._changed:
+            self._failures.setdefault(method, []).append((kind, value))
 
     # --- inspection ---------------------------------------------------------------------------
     def calls_to(self, method: str) -> list[Call]:
@@ -106,45 +177,122 @@ class FakeSlack:
         assert calls, f"no call to {method}; calls: {[c.method for c in self.calls]}"
         return calls[-1]
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
-        """Wait until ``method`` was called ``count`` times (lazy listeners run after the ack)."""
+    def delivered(self, method: str) -> list[Call]:
+        """The calls of ``method`` Slack accepted (HTTP 200, ``ok: true``), in order."""
+        return [c for c in self.calls_to(method) if c.delivered]
+
+    def wait_until(self, predicate: Callable[[], T], timeout: float, what: str) -> T:
+        """Wait until ``predicate()`` (checked on every call and answer) is truthy, and return it."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len([c for c in self.calls if c.method == method]) < count:
+            while not (result := predicate()):
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(
-                        f"{method} called {len(self.calls_to(method))} time(s), wanted {count}; "
-                        f"calls: {[c.method for c in self.calls]}"
-                    )
+                    raise AssertionError(f"waited {timeout} s for {what}; Slack saw:\n{self.summary()}")
                 self._changed.wait(left)
-            return [c for c in self.calls if c.method == method]
+            return result
+
+    def _wait_count(self, get: Callable[[], list[T]], count: int, timeout: float, what: str) -> list[T]:
+        """``wait_until`` for "at least ``count`` of these", where zero is a count too."""
+        found: list[T] = []
+
+        def enough() -> bool:
+            nonlocal found
+            found = get()
+            return len(found) >= count
+
+        self.wait_until(enough, timeout, what)
+        return found
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
+        """Wait until ``method`` was called ``count`` times (lazy listeners run after the ack)."""
+        return self._wait_count(lambda: self.calls_to(method), count, timeout, f"{count} call(s) of {method}")
+
+    def wait_for_delivered(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
+        """Wait until Slack accepted ``count`` calls of ``method``; failed and held ones do not count."""
+        return self._wait_count(
+            lambda: self.delivered(method), count, timeout, f"{count} delivered call(s) of {method}"
+        )
+
+    def wait_for_stalled(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
+        """Wait until ``count`` calls of ``method`` are held by ``stall``."""
+        return self._wait_count(
+            lambda: [c for c in self.stalled if c.method == method],
+            count,
+            timeout,
+            f"{count} stalled call(s) of {method}",
+        )
 
     def wait_for_response(
         self, name: str = "default", count: int = 1, timeout: float = 10
     ) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
+        return self._wait_count(
+            lambda: [r for n, r in self.responses if n == name],
+            count,
+            timeout,
+            f"{count} response(s) to {name}",
+        )
+
+    def summary(self) -> str:
+        """One line per call and response_url reply, for failure messages: when, what, how answered."""
         with self._changed:
-            while len([r for n, r in self.responses if n == name]) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"{count} response(s) to {name} wanted; got {self.responses}")
-                self._changed.wait(left)
-            return [r for n, r in self.responses if n == name]
+            calls, responses = list(self.calls), list(self.responses)
+        start = calls[0].at if calls else 0.0
+        lines = [_describe(c, c.at - start) for c in calls]
+        lines += [f"response {name}: {str(body.get('text', ''))[:100]!r}" for name, body in responses]
+        return "\n".join(lines) or "(no calls)"
 
     # --- answering ----------------------------------------------------------------------------
-    def _answer(self, method: str, args: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict, dict]:
+    def _receive(self, method: str, args: dict[str, Any], headers: dict[str, str]) -> Call:
+        call = Call(method, args, headers)
+        with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+        return call
+
+    def _hold(self, call: Call) -> bool:
+        """Park a call of a stalled method until ``release()``; True when it was held."""
+        with self._changed:
+            if call.method not in self._stalling:
+                return False
+            released = self._released
+            self.stalled.append(call)
+            self._changed.notify_all()
+        released.wait()
+        return True
+
+    def _answered(self, call: Call, status: int, answer: dict[str, Any] | str) -> None:
+        """Recorded before the answer is written: from then on Slack has processed the call."""
+        with self._changed:
+            call.status = status
+            if isinstance(answer, dict):
+                call.ok, call.answer = answer.get("ok") is True, answer
+            self._changed.notify_all()
+
+    def _fault(self, method: str) -> tuple[str, Any] | None:
+        """The scripted failure (``fail_next`` & co., in order) or outage this call meets, if any."""
+        now = time.monotonic()
+        with self._changed:
+            scripted = self._failures.get(method)
+            if scripted:
+                return scripted.pop(0)
+            for outage in self._outages:
+                if outage.covers(method, now):
+                    return outage.kind, 1
+        return None
+
+    def _answer(self, call: Call) -> Answer:
+        method, args, headers = call.method, call.args, call.headers
         auth = headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip() or args.get("token", "")
-        with self._changed:
-            self.calls.append(Call(method, args, headers))
-            self._changed.notify_all()
-        scripted = self._failures.get(method)
-        if scripted:
-            kind, value = scripted.pop(0)
+        fault = self._fault(method)
+        if fault is not None:
+            kind, value = fault
             if kind == "429":
                 return 429, {"Retry-After": str(value)}, {"ok": False, "error": "ratelimited"}
-            return 200, {}, {"ok": False, "error": value}
+            if kind == "error":
+                return 200, {}, {"ok": False, "error": value}
+            return int(kind), {}, ERROR_PAGES[int(kind)]
         if token != self.token:
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         for required in REQUIRED.get(method, []):
@@ -229,10 +377,13 @@ class FakeSlack:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def _send(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
+            def _send(self, status: int, headers: dict[str, str], body: dict[str, Any] | str) -> None:
+                if isinstance(body, str):
+                    data, content_type = body.encode(), "text/html; charset=utf-8"
+                else:
+                    data, content_type = json.dumps(body).encode(), "application/json; charset=utf-8"
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for key, value in headers.items():
                     self.send_header(key, value)
@@ -253,11 +404,15 @@ class FakeSlack:
                         fake._changed.notify_all()
                     self._send(200, {}, {"ok": True})
                     return
-                method = self.path.removeprefix("/api/")
+                call = fake._receive(self.path.removeprefix("/api/"), body, headers)
+                if fake._hold(call):
+                    self.close_connection = True  # released: hang up without a word
+                    return
                 try:
-                    status, extra, answer = fake._answer(method, body, headers)
+                    status, extra, answer = fake._answer(call)
                 except _SlackError as err:
                     status, extra, answer = 200, {}, {"ok": False, "error": err.code}
+                fake._answered(call, status, answer)
                 self._send(status, extra, answer)
 
         return Handler
@@ -266,6 +421,22 @@ class FakeSlack:
 class _SlackError(Exception):
     def __init__(self, code: str) -> None:
         self.code = code
+
+
+def _fault_kind(kind: str) -> str:
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"fault kind {kind!r}: expected one of {', '.join(FAULT_KINDS)}")
+    return kind
+
+
+def _describe(call: Call, offset: float) -> str:
+    answer = "held" if call.status is None else f"{call.status} ok={call.ok}"
+    if call.answer and call.answer.get("error"):
+        answer += f" {call.answer['error']}"
+    where = f" thread={call.args['thread_ts']}" if call.args.get("thread_ts") else ""
+    where += f" ts={call.args['ts']}" if call.args.get("ts") else ""
+    text = str(call.args.get("text") or "").replace("\n", " ")[:70]
+    return f"+{offset:6.2f}s {call.method} [{answer}]{where} {text}"
 
 
 def _decode(raw: bytes, content_type: str) -> dict[str, Any]:
