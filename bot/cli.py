@@ -1,22 +1,30 @@
 """``migrate-bot``: the same services Slack drives, for operators and CI pipelines.
 
-Exit codes: 0 success; 1 ``--fail-on`` level reached; 2 bad input or configuration.
+Exit codes: 0 success; 1 ``--fail-on`` level reached; 2 bad input or configuration. Every failure a
+user can fix is one answer on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.error import URLError
+
+from slack_sdk.errors import SlackApiError, SlackClientError
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from bot.app import build_services, configure_logging, load_bot_config, planning_only_config
 from bot.approvals import Approvals, status_dict
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, RoleConfig, Settings, staffing_findings
 from bot.errors import UserError
 from bot.notifier import ConsoleNotifier, Notifier
 from bot.plans import draft_plan, environment
+from bot.redact import redact
 from bot.report import approval_lines, render_json, render_markdown, render_text, title
 from bot.reviewing import Reviews, plan_view
 from bot.roles import RoleDirectory
@@ -24,8 +32,19 @@ from bot.sql.model import Level
 from bot.states import PlanState
 from bot.targets import open_catalog
 
+if TYPE_CHECKING:
+    from slack_sdk import WebClient
+
 EXIT_FAIL_ON = 1
 EXIT_USAGE = 2
+# Before starting, Slack gets this long to answer: a Slack that does not answer is a problem to report.
+SLACK_CHECK_TIMEOUT_SECONDS = 5
+# What Slack answers for a token it will not take.
+TOKEN_REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
+# A Slack call that failed: Slack's error, a network error, or a URL the client cannot use.
+SLACK_ERRORS = (SlackClientError, OSError, http.client.HTTPException, ValueError)
+# Opening the bot's store: a malformed URL (ArgumentError covers an unknown driver) or no answer.
+STORE_ERRORS = (ArgumentError, OperationalError, ValueError)
 
 
 def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
@@ -52,14 +71,72 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _slack_failure(err: Exception, url: str) -> tuple[str | None, str]:
+    """Slack's error code for a failed call (None when Slack did not answer) and what to say about it."""
+    code = err.response.get("error") if isinstance(err, SlackApiError) else None
+    if code:
+        return code, code
+    reason = err.reason if isinstance(err, URLError) else err
+    text = str(reason).strip() or type(reason).__name__
+    return None, redact(f"cannot reach Slack at {url}: {text.splitlines()[0]}")
+
+
+def _connect_slack(settings: Settings) -> WebClient:
+    """A client whose token Slack accepts (``auth.test``), or a ConfigError saying why there is none."""
+    from handlers.slack_notifier import make_client
+
+    problems = settings.slack_problems()
+    if problems:
+        raise ConfigError(problems)
+    assert settings.slack_bot_token is not None
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    client.timeout = SLACK_CHECK_TIMEOUT_SECONDS
+    try:
+        client.auth_test()
+    except SLACK_ERRORS as err:
+        code, said = _slack_failure(err, client.base_url)
+        if code in TOKEN_REFUSED:
+            raise ConfigError([f"SLACK_BOT_TOKEN: Slack refused the token ({code})"]) from None
+        raise ConfigError(
+            [f"SLACK_API_URL: {said if code is None else f'auth.test answered {code}'}"]
+        ) from None
+    return client
+
+
+def _read_groups(
+    client: WebClient, roles: Mapping[str, RoleConfig]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The members of every user group the roles list (each read once), and the groups that could not be."""
+    listed_by: dict[str, str] = {}  # each group once, under the first role that lists it
+    for role, holders in roles.items():
+        for group in holders.groups:
+            listed_by.setdefault(group, role)
+    members: dict[str, list[str]] = {}
+    problems = []
+    for group, role in listed_by.items():
+        try:
+            members[group] = list(client.usergroups_users_list(usergroup=group)["users"])
+        except SLACK_ERRORS as err:
+            why = _slack_failure(err, client.base_url)[1]
+            problems.append(f"roles.{role}.groups: {group}: cannot read members ({why})")
+    return members, problems
+
+
 def _cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
-    config = load_bot_config(settings, args.config)
+    try:
+        config = load_bot_config(settings, args.config)
+    except ConfigError as err:
+        raise ConfigError(err.problems + (settings.slack_problems() if args.slack else [])) from None
+    groups, problems = _read_groups(_connect_slack(settings), config.roles) if args.slack else ({}, [])
+    findings = staffing_findings(config.policy, config.roles, config.environments, groups)
+    problems += [str(f) for f in findings if f.certain]
+    if problems:
+        raise ConfigError(problems)
     print(f"{config.path}: OK ({len(config.environments)} environment(s), {len(config.roles)} role(s))")
+    for finding in findings:  # only cells that hang on user groups not read
+        print(f"  note: {finding} (check-config --slack reads user groups)")
     if args.slack:
-        problems = settings.slack_problems()
-        if problems:
-            raise ConfigError(problems)
-        print("Slack settings: OK")
+        print(f"Slack: OK (token accepted; {len(groups)} user group(s) read)")
     return 0
 
 
@@ -120,12 +197,11 @@ def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from handlers.server import serve
 
-    problems = settings.slack_problems()
-    if problems:
-        raise ConfigError(problems)
     config = load_bot_config(settings, args.config)
+    _connect_slack(settings)
+    services = build_services(settings, config)
     configure_logging(settings)
-    serve(build_services(settings, config))
+    serve(services)
     return 0
 
 
@@ -136,11 +212,16 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    config_help = "config YAML (default: $MIGRATE_BOT_CONFIG)"
     parser = argparse.ArgumentParser(prog="migrate-bot", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, help="config YAML (default: $MIGRATE_BOT_CONFIG)")
+    parser.add_argument("--config", type=Path, help=config_help)
+    parser.set_defaults(opens_store=False)
+    # --config is also taken after the command; SUPPRESS leaves one given before it alone
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    plan = sub.add_parser("plan", help="analyse a migration and print its plan")
+    plan = sub.add_parser("plan", parents=[common], help="analyse a migration and print its plan")
     plan.add_argument("file", help="migration file (relative to the environment's migrations directory)")
     plan.add_argument("--env", help="environment (default: the config's default_environment)")
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
@@ -151,39 +232,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(func=_cmd_plan)
 
-    check = sub.add_parser("check-config", help="validate the config file and print every problem")
-    check.add_argument("--slack", action="store_true", help="also check the Slack settings serve needs")
+    check = sub.add_parser(
+        "check-config", parents=[common], help="validate the config file and print every problem"
+    )
+    check.add_argument(
+        "--slack", action="store_true", help="also check the Slack settings and token, and read user groups"
+    )
     check.set_defaults(func=_cmd_check_config)
 
-    db = sub.add_parser("db", help="the bot's own database")
+    db = sub.add_parser("db", parents=[common], help="the bot's own database")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", help="apply the bot's schema migrations").set_defaults(func=_cmd_db_upgrade)
+    db_sub.add_parser("upgrade", parents=[common], help="apply the bot's schema migrations").set_defaults(
+        func=_cmd_db_upgrade, opens_store=True
+    )
 
     approve = sub.add_parser(
-        "approve", help="break-glass: record one sign-off without Slack, with the operator's name and reason"
+        "approve",
+        parents=[common],
+        help="break-glass: record one sign-off without Slack, with the operator's name and reason",
     )
     approve.add_argument("plan", help="plan id, e.g. 12 or #12")
     approve.add_argument("--role", required=True, help="the role or review signed, e.g. technical_lead")
     approve.add_argument("--operator", required=True, help="who is signing (name or Slack user id)")
     approve.add_argument("--reason", required=True, help="why Slack's approval flow was bypassed")
-    approve.set_defaults(func=_cmd_approve)
+    approve.set_defaults(func=_cmd_approve, opens_store=True)
 
-    status = sub.add_parser("status", help="a plan's state, sign-offs and what is missing")
+    status = sub.add_parser("status", parents=[common], help="a plan's state, sign-offs and what is missing")
     status.add_argument("plan", help="plan id")
     status.add_argument("--format", choices=["text", "json"], default="text")
-    status.set_defaults(func=_cmd_status)
+    status.set_defaults(func=_cmd_status, opens_store=True)
 
-    listing = sub.add_parser("list", help="open plans (awaiting approval or approved)")
+    listing = sub.add_parser("list", parents=[common], help="open plans (awaiting approval or approved)")
     listing.add_argument("--channel", help="only plans posted in this Slack channel id")
-    listing.set_defaults(func=_cmd_list)
+    listing.set_defaults(func=_cmd_list, opens_store=True)
 
     sub.add_parser(
-        "serve", help="run the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)"
-    ).set_defaults(func=_cmd_serve)
-    demo = sub.add_parser("demo", help="plan every example migration against an embedded PostgreSQL")
+        "serve", parents=[common], help="run the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)"
+    ).set_defaults(func=_cmd_serve, opens_store=True)
+    demo = sub.add_parser(
+        "demo", parents=[common], help="plan every example migration against an embedded PostgreSQL"
+    )
     demo.add_argument("--keep", action="store_true", help="leave the embedded server's data directory")
-    demo.set_defaults(func=_cmd_demo)
+    demo.set_defaults(func=_cmd_demo, opens_store=True)
     return parser
+
+
+def _store_problem(err: Exception) -> str:
+    """Why the bot's store cannot be used, in one line and without the URL's password."""
+    if isinstance(err, OperationalError):
+        said = f"cannot open the bot's store: {err.orig or err}"
+    else:
+        said = f"not a usable database URL ({err}); expected e.g. postgresql://user@host/db or sqlite:///state.db"
+    return redact(said.strip().splitlines()[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,12 +291,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         return int(args.func(args, settings))
-    except ConfigError as err:
-        print(f"migrate-bot: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except UserError as err:
-        print(f"migrate-bot: {err}", file=sys.stderr)
-        return EXIT_USAGE
+    except (ConfigError, UserError) as err:
+        problem = str(err)
+    except STORE_ERRORS as err:
+        if not args.opens_store:
+            raise  # not the store's: a bug, whose traceback is the useful answer
+        problem = f"DATABASE_URL: {_store_problem(err)}"
+    print(f"migrate-bot: {problem}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -7,15 +7,27 @@ all of them at once. Target DSNs live in environment variables named by the YAML
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from bot.policy import PEER_ROLE, Policy, load_policy
+from bot.staffing import Finding, unstaffed_cells
 
 DEFAULT_STATE_DIR = ".migrate-bot"
 
@@ -32,6 +44,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _slack_id(kind: str, first: str, example: str, hint: str) -> Callable[[str], str]:
+    """A check that a value has the form of a Slack ``kind`` id; people paste names where ids belong."""
+    pattern = re.compile(f"[{first}][A-Z0-9]+")
+
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a Slack {kind} id: expected {' or '.join(first)} followed by capital "
+                f"letters and digits, like {example} ({hint})"
+            )
+        return value
+
+    return check
+
+
+UserId = Annotated[
+    str, AfterValidator(_slack_id("user", "UW", "U012AB3CD", "a profile's ⋮ menu → Copy member ID"))
+]
+GroupId = Annotated[str, AfterValidator(_slack_id("user-group", "S", "S0QA12345", "not the group's @handle"))]
+ChannelId = Annotated[
+    str, AfterValidator(_slack_id("channel", "CG", "C0MIGRATE1", "at the bottom of the channel's details"))
+]
+
+
 class EnvironmentConfig(_Model):
     """A target database: where its DSN comes from and where its migrations live."""
 
@@ -40,7 +76,7 @@ class EnvironmentConfig(_Model):
     dsn_env: str | None = None
     migrations_dir: Path
     server_version_num: int | None = Field(default=None, ge=90600)
-    channel: str | None = None
+    channel: ChannelId | None = None
 
     @field_validator("dsn_env")
     @classmethod
@@ -48,6 +84,18 @@ class EnvironmentConfig(_Model):
         if value is not None and not value.replace("_", "").isalnum():
             raise ValueError(f"{value!r} is not an environment variable name")
         return value
+
+    @field_validator("migrations_dir")
+    @classmethod
+    def _existing_dir(cls, value: Path, info: ValidationInfo) -> Path:
+        """From a file (``base_dir`` in the context), a relative directory is the file's; it must exist."""
+        base_dir = (info.context or {}).get("base_dir")
+        if base_dir is None:
+            return value
+        path = base_dir / value  # an absolute path stays as it is
+        if not path.is_dir():
+            raise ValueError(f"{path} is not a directory")
+        return path.resolve()
 
     def dsn(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The target DSN from the named environment variable, or None when unset."""
@@ -57,8 +105,10 @@ class EnvironmentConfig(_Model):
 
 
 class RoleConfig(_Model):
-    users: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
+    """Who holds a role: Slack user ids, and user groups whose members are read from Slack."""
+
+    users: list[UserId] = Field(default_factory=list)
+    groups: list[GroupId] = Field(default_factory=list)
 
 
 class ToolsConfig(_Model):
@@ -69,13 +119,34 @@ class ToolsConfig(_Model):
     psql: str | None = None
 
 
-class FileConfig(_Model):
-    environments: dict[str, EnvironmentConfig] = Field(min_length=1)
-    default_environment: str | None = None
-    roles: dict[str, RoleConfig] = Field(default_factory=dict)
-    policy: dict[str, Any] = Field(default_factory=dict)
-    runbook: dict[str, list[str]] = Field(default_factory=dict)
-    tools: ToolsConfig = ToolsConfig()
+class ServeConfig(_Model):
+    """``serve:``: how ``migrate-bot serve`` shares its work.
+
+    Slack wants every request acknowledged within 3 seconds, so the threads that acknowledge never wait
+    behind the bot's own work, and clicks never wait behind planning.
+
+    - ``http_threads`` (16): threads that verify and acknowledge Slack's requests (waitress);
+    - ``workers`` (4): the bot's own pool for slow work: planning, runbook steps;
+    - ``decision_workers`` (4): the bot's own pool for clicks, modals, status and list;
+    - ``modal_deadline_seconds`` (1.5): how long a modal submission may be decided inside its
+      acknowledgement, which Slack must have within 3 seconds.
+    """
+
+    http_threads: int = Field(default=16, ge=1)
+    workers: int = Field(default=4, ge=1)
+    decision_workers: int = Field(default=4, ge=1)
+    modal_deadline_seconds: float = Field(default=1.5, gt=0, lt=3)
+
+
+class DeliveryConfig(_Model):
+    """``delivery:``: messages to Slack are retried until Slack takes them, so an outage loses nothing.
+
+    - ``retry_max_seconds`` (300): the longest wait between two delivery attempts of a message;
+    - ``give_up_after_hours`` (24): a message Slack keeps refusing for this long is marked failed.
+    """
+
+    retry_max_seconds: float = Field(default=300, gt=0)
+    give_up_after_hours: float = Field(default=24, gt=0)
 
 
 @dataclass(frozen=True)
@@ -138,6 +209,8 @@ class BotConfig:
     tools: ToolsConfig
     default_environment: str
     path: Path | None = None
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
     def environment(self, name: str | None) -> EnvironmentConfig:
         """The named environment (the default one when None); KeyError names the known ones."""
@@ -149,92 +222,204 @@ class BotConfig:
         return self.environments[key]
 
 
-def _format_pydantic(err: ValidationError, prefix: str = "") -> list[str]:
+_SECTIONS = (
+    "environments",
+    "default_environment",
+    "roles",
+    "policy",
+    "runbook",
+    "tools",
+    "serve",
+    "delivery",
+)
+_SECRET_KEYS = ("dsn", "password")
+
+
+def _format_pydantic(err: ValidationError, where: str = "") -> list[str]:
     problems = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if p not in ("__root__",))
-        where = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {msg}")
+        key = where
+        for part in e["loc"]:
+            if isinstance(part, int):
+                key += f"[{part}]"
+            else:
+                key = f"{key}.{part}" if key else str(part)
+        problems.append(f"{key or '(top level)'}: {e['msg'].removeprefix('Value error, ')}")
     return problems
 
 
-def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> BotConfig:
-    """Validate a config mapping; relative ``migrations_dir`` are taken from ``base_dir``."""
-    if not isinstance(data, dict):
-        raise ConfigError(["(top level): expected a mapping with an 'environments' key"])
-    problems: list[str] = []
-    for env_name, env in (data.get("environments") or {}).items():
-        if isinstance(env, dict) and ("dsn" in env or "password" in env):
-            key = "dsn" if "dsn" in env else "password"
-            problems.append(
-                f"environments.{env_name}.{key}: connection strings and passwords never go in the file; "
-                "put the DSN in an environment variable and name it in dsn_env"
-            )
-    if problems:
-        raise ConfigError(problems)
+def _valid(
+    kind: Any, value: Any, where: str, problems: list[str], context: dict[str, Any] | None = None
+) -> Any:
+    """``value`` as ``kind``; else None, with what is wrong (each under ``where``) added to ``problems``."""
     try:
-        raw = FileConfig.model_validate(data)
+        return TypeAdapter(kind).validate_python(value, context=context)
     except ValidationError as err:
-        raise ConfigError(_format_pydantic(err)) from None
-    try:
-        policy = load_policy(raw.policy)
-    except KeyError as err:
-        raise ConfigError([str(err.args[0])]) from None
-    except ValidationError as err:
-        raise ConfigError(_format_pydantic(err, "policy.")) from None
+        problems.extend(_format_pydantic(err, where))
+        return None
 
-    environments = {}
-    for name, env in raw.environments.items():
-        tier = env.tier or name
-        migrations_dir = base_dir / env.migrations_dir  # an absolute path stays as it is
-        environments[name] = env.model_copy(
-            update={"name": name, "tier": tier, "migrations_dir": migrations_dir.resolve()}
-        )
-        if tier not in policy.approvals.matrix:
-            problems.append(
-                f"environments.{name}.tier: {tier!r} has no approval rules "
-                f"(policy.approvals has: {', '.join(policy.approvals.matrix)})"
+
+def _section(data: dict[str, Any], key: str, kind: Any, problems: list[str]) -> Any:
+    """The top-level section ``key`` as ``kind``; absent or empty, it takes its defaults."""
+    value = data.get(key)
+    return _valid(kind, {} if value is None else value, key, problems)
+
+
+def _environments(
+    data: dict[str, Any], base_dir: Path, problems: list[str]
+) -> dict[str, EnvironmentConfig | None]:
+    """Each environment checked on its own (None when invalid); relative directories are ``base_dir``'s."""
+    if not data.get("environments"):
+        problems.append("environments: required: at least one target database (migrations_dir, dsn_env)")
+        return {}
+    environments: dict[str, EnvironmentConfig | None] = {}
+    for name, entry in (_section(data, "environments", dict[str, Any], problems) or {}).items():
+        where = f"environments.{name}"
+        if isinstance(entry, dict):
+            problems.extend(
+                f"{where}.{key}: connection strings and passwords never go in the file; "
+                "put the DSN in an environment variable and name it in dsn_env"
+                for key in _SECRET_KEYS
+                if key in entry
             )
-        if not migrations_dir.is_dir():
-            problems.append(f"environments.{name}.migrations_dir: {migrations_dir} is not a directory")
-    default_env = raw.default_environment or next(iter(raw.environments))
-    if default_env not in raw.environments:
-        problems.append(f"default_environment: {default_env!r} is not one of the environments")
-    requirements = [req for by_level in policy.approvals.matrix.values() for req in by_level.values()]
-    needed_roles = (
+            entry = {k: v for k, v in entry.items() if k not in _SECRET_KEYS}
+        env = _valid(EnvironmentConfig, entry, where, problems, {"base_dir": base_dir})
+        environments[name] = env and env.model_copy(update={"name": name, "tier": env.tier or name})
+    return environments
+
+
+def _roles(data: dict[str, Any], problems: list[str]) -> dict[str, RoleConfig | None]:
+    """Each role checked on its own (None when invalid)."""
+    roles: dict[str, RoleConfig | None] = {}
+    for role, entry in (_section(data, "roles", dict[str, Any], problems) or {}).items():
+        members = roles[role] = _valid(RoleConfig, entry, f"roles.{role}", problems)
+        if members is not None and not members.users and not members.groups:
+            problems.append(f"roles.{role}: lists no users and no groups")
+    return roles
+
+
+def _policy(data: dict[str, Any], problems: list[str]) -> Policy | None:
+    """The policy with the file's overrides, each section tried alone so one typo hides no other problem."""
+    overrides = _section(data, "policy", dict[str, Any], problems)
+    if overrides is None:
+        return None
+    found = len(problems)
+    for key, value in overrides.items():
+        try:
+            load_policy({key: value})
+        except KeyError as err:
+            problems.append(str(err.args[0]))
+        except ValidationError as err:
+            problems.extend(_format_pydantic(err, "policy"))
+    return load_policy(overrides) if len(problems) == found else None
+
+
+def staffing_findings(
+    policy: Policy,
+    roles: Mapping[str, RoleConfig],
+    environments: Mapping[str, EnvironmentConfig],
+    groups: Mapping[str, Collection[str]] | None = None,
+) -> list[Finding]:
+    """Approval cells of the environments' tiers that ``roles`` cannot staff (see bot.staffing); none
+    without roles, a planning-only setup. ``groups`` holds the members of user groups read from Slack;
+    any other group's members are unknown.
+    """
+    if not roles:
+        return []
+    groups = groups or {}
+    members = {role: set(r.users).union(*(groups.get(g, ()) for g in r.groups)) for role, r in roles.items()}
+    partial = {role for role, r in roles.items() if any(g not in groups for g in r.groups)}
+    tiers = {env.tier for env in environments.values()}
+    return unstaffed_cells(policy.approvals, members, tiers=tiers, partial=partial)
+
+
+def _against_policy(
+    policy: Policy,
+    environments: Mapping[str, EnvironmentConfig],
+    roles: Mapping[str, RoleConfig | None],
+) -> Iterable[str]:
+    """What the policy needs that the environments and roles do not give."""
+    matrix = policy.approvals.matrix
+    for name, env in environments.items():
+        if env.tier not in matrix:
+            yield (
+                f"environments.{name}.tier: {env.tier!r} has no approval rules "
+                f"(policy.approvals has: {', '.join(matrix)})"
+            )
+    if not roles:  # a config without roles is a planning-only setup; say nothing then
+        return
+    requirements = [req for by_level in matrix.values() for req in by_level.values()]
+    needed = (
         {role for req in requirements for role in req.approvers}
         | {policy.approvals.review_roles[review] for req in requirements for review in req.reviews}
         | {lv.role for lv in policy.escalation.chain}
     ) - {PEER_ROLE}
-    for role, members in raw.roles.items():
-        if not members.users and not members.groups:
-            problems.append(f"roles.{role}: lists no users and no groups")
-    for role in sorted(needed_roles - set(raw.roles)):
-        if raw.roles:  # a config without roles is a planning-only setup; say nothing then
-            problems.append(f"roles.{role}: required by the policy but not defined")
-    for name, argv in raw.runbook.items():
-        if not argv or not all(isinstance(a, str) and a for a in argv):
-            problems.append(f"runbook.{name}: must be a non-empty list of arguments")
+    yield from (
+        f"roles.{role}: required by the policy but not defined" for role in sorted(needed - set(roles))
+    )
+    # roles already reported (invalid or empty) count as unknown, so their cells are not reported twice
+    staffed = {role: r for role, r in roles.items() if r is not None and (r.users or r.groups)}
+    yield from (str(f) for f in staffing_findings(policy, staffed, environments) if f.certain)
+
+
+def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> BotConfig:
+    """Validate a config mapping, every section, environment and role on its own so that the problems of
+    one hide none of another's; relative ``migrations_dir`` are taken from ``base_dir``."""
+    if not isinstance(data, dict):
+        kind = "an empty document" if data is None else f"a {type(data).__name__}"
+        raise ConfigError([f"(top level): expected a mapping with an 'environments' key, not {kind}"])
+    problems = [
+        f"{key}: Extra inputs are not permitted (sections: {', '.join(_SECTIONS)})"
+        for key in data
+        if key not in _SECTIONS
+    ]
+    environments = _environments(data, base_dir, problems)
+    valid_envs = {name: env for name, env in environments.items() if env is not None}
+    default_env = _valid(str | None, data.get("default_environment"), "default_environment", problems)
+    default_env = default_env or next(iter(environments), "")
+    if environments and default_env not in environments:
+        problems.append(f"default_environment: {default_env!r} is not one of the environments")
+    roles = _roles(data, problems)
+    policy = _policy(data, problems)
+    if policy is not None:
+        problems.extend(_against_policy(policy, valid_envs, roles))
+    runbook = _section(data, "runbook", dict[str, list[str]], problems) or {}
+    problems.extend(
+        f"runbook.{name}: must be a non-empty list of arguments"
+        for name, argv in runbook.items()
+        if not argv or not all(argv)
+    )
+    tools = _section(data, "tools", ToolsConfig, problems)
+    serve = _section(data, "serve", ServeConfig, problems)
+    delivery = _section(data, "delivery", DeliveryConfig, problems)
     if problems:
         raise ConfigError(problems)
     return BotConfig(
-        environments=environments,
-        roles=dict(raw.roles),
+        environments=valid_envs,
+        roles={role: r for role, r in roles.items() if r is not None},
         policy=policy,
-        runbook=dict(raw.runbook),
-        tools=raw.tools,
+        runbook=runbook,
+        tools=tools,
         default_environment=default_env,
         path=path,
+        serve=serve,
+        delivery=delivery,
     )
 
 
 def load_config(path: Path) -> BotConfig:
     """Read and validate the YAML config at ``path``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         raise ConfigError([f"{path}: cannot read ({err.strerror})"]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ConfigError(
+            [f"{path}:{line}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})"]
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -3,22 +3,73 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.cli import EXIT_FAIL_ON, EXIT_USAGE, main
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, REPO
+from tests.slack.fake_api import FakeSlack
 
 MIGRATIONS = EXAMPLES / "migrations"
+ROLES = {
+    "technical_lead": {"users": ["U0TL"]},
+    "product_owner": {"users": ["U0PO"]},
+    "cto": {"users": ["U0CTO"]},
+    "qa": {"groups": ["S0QA"]},
+    "architect": {"users": ["U0ARCH"]},
+    "security": {"users": ["U0SEC"]},
+    "on_call": {"users": ["U0ONCALL"]},
+}
+PASSWORD = "hunter2pw"
+UNREACHABLE_SLACK = "http://127.0.0.1:1/api/"
 
 
 @pytest.fixture(autouse=True)
 def no_env_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MIGRATE_BOT_CONFIG", "SLACK_BOT_TOKEN", "DATABASE_URL"):
+    for name in (
+        "MIGRATE_BOT_CONFIG",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_API_URL",
+        "DATABASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
+
+
+def write_config(tmp_path: Path, **overrides: object) -> Path:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir(exist_ok=True)
+    env = {"migrations_dir": str(migrations), "server_version_num": 180000}
+    data = {"environments": {"production": env}, "roles": ROLES, **overrides}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    """A fake Slack the settings point at, whose user group S0QA has two members."""
+    with FakeSlack() as fake:
+        fake.group_members = {"S0QA": ["U0QA1", "U0QA2"]}
+        monkeypatch.setenv("SLACK_BOT_TOKEN", fake.token)
+        monkeypatch.setenv("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
+        monkeypatch.setenv("SLACK_API_URL", fake.api_url)
+        yield fake
+
+
+def one_answer(capsys: pytest.CaptureFixture[str]) -> str:
+    """stderr of a failed command, which must be an answer, not a traceback."""
+    err = capsys.readouterr().err
+    assert err.startswith("migrate-bot: ") and "Traceback" not in err, err
+    return err
 
 
 def test_plan_text_names_hazards_locks_rollback_and_approvals(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,6 +109,7 @@ def test_fail_on_passes_a_safe_migration(capsys: pytest.CaptureFixture[str]) -> 
             "unknown environment 'moon'",
         ),
         (["--config", "/nonexistent.yaml", "status", "1"], "cannot read"),
+        (["status", "1", "--config", "/nonexistent.yaml"], "cannot read"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(
@@ -117,3 +169,194 @@ def test_break_glass_approve_status_and_list(
         == EXIT_USAGE
     )
     assert "QA already approved" in capsys.readouterr().err
+
+
+def test_config_is_taken_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, roles={**ROLES, "qa": {"users": ["U0QA1", "U0QA2"]}})
+    for argv in (
+        ["--config", str(path), "check-config"],
+        ["check-config", "--config", str(path)],
+        ["--config", "/nonexistent.yaml", "check-config", "--config", str(path)],
+    ):
+        assert main(argv) == 0, capsys.readouterr().err
+        assert capsys.readouterr().out == f"{path}: OK (1 environment(s), 7 role(s))\n"
+
+
+def test_check_config_says_everything_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"migrations_dir": "nowhere", "channel": "#migrations"}
+    path = write_config(
+        tmp_path,
+        environments={"production": env},
+        roles={**ROLES, "qa": {"users": ["U0QA1"]}, "cto": {"users": ["@dana"]}},
+        policy={"monitr": {}},
+        serve={"modal_deadline_seconds": 5},
+    )
+    assert main(["check-config", "--config", str(path)]) == EXIT_USAGE
+    err = one_answer(capsys)
+    assert err.startswith("migrate-bot: invalid configuration:\n")
+    for words in (
+        "environments.production.migrations_dir:",
+        "environments.production.channel: '#migrations' is not a Slack channel id",
+        "roles.cto.users[0]: '@dana' is not a Slack user id",
+        "policy.monitr: unknown setting",
+        "serve.modal_deadline_seconds:",
+    ):
+        assert words in err
+
+
+def test_check_config_notes_cells_that_hang_on_unread_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check-config", "--config", str(write_config(tmp_path))]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "note:" in line]
+    assert [n.split(": ")[1] for n in notes] == [
+        "policy.approvals.production.low",
+        "policy.approvals.production.medium",
+    ]
+    assert all("could not be fully checked" in n and "check-config --slack" in n for n in notes)
+
+
+def test_check_config_slack_reads_groups_and_checks_the_matrix_with_them(
+    tmp_path: Path, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path)
+    assert main(["check-config", "--slack", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "note:" not in out and "Slack: OK (token accepted; 1 user group(s) read)" in out
+    assert [c.args["usergroup"] for c in slack.calls_to("usergroups.users.list")] == ["S0QA"]
+
+    slack.group_members["S0QA"] = ["U0QA1"]
+    assert main(["check-config", "--slack", "--config", str(path)]) == EXIT_USAGE
+    assert (
+        "policy.approvals.production.medium: can never be approved: QA and Load Testing both need a "
+        "different qa holder, and qa has 1 member (U0QA1)"
+    ) in one_answer(capsys)
+
+
+def test_check_config_slack_names_a_group_it_cannot_read(
+    tmp_path: Path, slack: FakeSlack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, roles={**ROLES, "security": {"groups": ["S0SEC"]}})
+    assert main(["check-config", "--slack", "--config", str(path)]) == EXIT_USAGE
+    err = one_answer(capsys)
+    assert "roles.security.groups: S0SEC: cannot read members (no_such_subteam)" in err
+    assert "S0QA" not in err
+
+
+@pytest.mark.parametrize("command", [["check-config", "--slack"], ["serve"]])
+@pytest.mark.parametrize(
+    ("token", "url", "words"),
+    [
+        ("xoxb-not-the-token", None, "SLACK_BOT_TOKEN: Slack refused the token (invalid_auth)"),
+        (None, UNREACHABLE_SLACK, f"SLACK_API_URL: cannot reach Slack at {UNREACHABLE_SLACK}: "),
+    ],
+)
+def test_a_token_slack_refuses_or_a_slack_out_of_reach_is_an_answer(
+    command: list[str],
+    token: str | None,
+    url: str | None,
+    words: str,
+    tmp_path: Path,
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", token or slack.token)
+    monkeypatch.setenv("SLACK_API_URL", url or slack.api_url)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/state.db")
+    assert main([*command, "--config", str(write_config(tmp_path))]) == EXIT_USAGE
+    err = one_answer(capsys)
+    assert words in err and "not-the-token" not in err
+    assert not (tmp_path / "state.db").exists()  # serve stopped before opening its store
+
+
+STORE_COMMANDS = [
+    ["status", "1"],
+    ["list"],
+    ["approve", "1", "--role", "qa", "--operator", "dana", "--reason", "Slack is down"],
+    ["db", "upgrade"],
+    ["serve"],
+]
+
+
+@pytest.mark.parametrize("command", STORE_COMMANDS, ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("nonsense://", "not a usable database URL"),
+        (f"postgresql://u:{PASSWORD}@h:notaport/db", "not a usable database URL"),
+        (f"postgresql://u:{PASSWORD}@127.0.0.1:1/db", "cannot open the bot's store: connection failed"),
+    ],
+    ids=["unknown-driver", "bad-port", "unreachable"],
+)
+def test_a_store_that_cannot_be_opened_is_one_line(
+    command: list[str],
+    url: str,
+    words: str,
+    tmp_path: Path,
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("MIGRATE_BOT_CONFIG", str(write_config(tmp_path)))
+    assert main(command) == EXIT_USAGE
+    err = one_answer(capsys)
+    assert err.startswith(f"migrate-bot: DATABASE_URL: {words}") and err.count("\n") == 1, err
+    assert PASSWORD not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"environments:\n  production: {migrations_dir: \xff}\n", "not UTF-8 text (byte 0xff at offset 45)"),
+        (
+            b"- production\n- staging\n",
+            "(top level): expected a mapping with an 'environments' key, not a list",
+        ),
+    ],
+)
+def test_a_config_that_cannot_be_a_config_is_an_answer(
+    content: bytes, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    assert main(["status", "1", "--config", str(path)]) == EXIT_USAGE
+    assert words in one_answer(capsys)
+
+
+def test_a_plan_id_past_64_bits_is_not_a_plan_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/state.db")
+    monkeypatch.setenv("MIGRATE_BOT_CONFIG", str(write_config(tmp_path)))
+    assert main(["status", "99999999999999999999999"]) == EXIT_USAGE
+    assert "not a plan id" in one_answer(capsys)
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "words"),
+    [
+        (["status", "1"], {"DATABASE_URL": f"postgresql://u:{PASSWORD}@127.0.0.1:1/db"}, "DATABASE_URL: "),
+        (["check-config"], {}, "not UTF-8 text"),
+    ],
+)
+def test_no_traceback_reaches_stderr_of_the_process(
+    argv: list[str], env: dict[str, str], words: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path)
+    if "DATABASE_URL" not in env:
+        config.write_bytes(config.read_bytes() + b"# caf\xe9\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "MIGRATE_BOT_CONFIG": str(config), **env},
+        timeout=60,
+    )
+    assert result.returncode == EXIT_USAGE
+    assert result.stderr.startswith("migrate-bot: ") and words in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and PASSWORD not in result.stderr

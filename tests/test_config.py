@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import planning_only_config
 from bot.cli import main
-from bot.config import ConfigError, Settings, load_config, parse_config
+from bot.config import ConfigError, DeliveryConfig, ServeConfig, Settings, load_config, parse_config
 
 
 def _config(tmp_path: Path, **overrides: object) -> dict:
@@ -104,3 +105,171 @@ def test_settings_from_env_and_slack_problems() -> None:
     ok = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"})
     assert ok.slack_problems() == []
     assert "xoxb-1" not in repr(ok)
+
+
+STAFF = {
+    "technical_lead": {"users": ["U0TL"]},
+    "product_owner": {"users": ["U0PO"]},
+    "cto": {"users": ["U0CTO"]},
+    "qa": {"users": ["U0QA1", "U0QA2"]},
+    "architect": {"users": ["U0ARCH"]},
+    "security": {"groups": ["S0SEC"]},
+    "on_call": {"users": ["W0ONCALL"]},
+}
+
+
+def _problems(tmp_path: Path, **overrides: object) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(_config(tmp_path, **overrides), tmp_path)
+    return info.value.problems
+
+
+def test_every_problem_of_the_file_is_reported_at_once(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path,
+        environments={
+            "production": {
+                "dsn": "postgresql://u:pw@h/db",
+                "migrations_dir": "nope",
+                "channel": "#migrations",
+            },
+            "staging": {"migrations_dir": "migrations", "server_version_num": 1},
+        },
+        roles={**STAFF, "qa": {"users": ["@alice", "U0QA2"]}, "cto": {"users": []}},
+        policy={"monitr": {}, "monitor": {"window_minutes": -1}},
+        serve={"http_threads": 0},
+        surprise=1,
+    )
+    keys = [p.split(": ")[0] for p in problems]
+    assert keys == [
+        "surprise",
+        "environments.production.dsn",
+        "environments.production.migrations_dir",
+        "environments.production.channel",
+        "environments.staging.server_version_num",
+        "roles.cto",
+        "roles.qa.users[0]",
+        "policy.monitr",
+        "policy.monitor.window_minutes",
+        "serve.http_threads",
+    ], problems
+
+
+def test_a_valid_environment_is_checked_beside_an_invalid_one(tmp_path: Path) -> None:
+    problems = _problems(
+        tmp_path,
+        environments={"production": {"migrations_dir": "nope"}, "staging": {"migrations_dir": 1.5, "x": 1}},
+    )
+    assert [p.split(": ")[0] for p in problems] == [
+        "environments.production.migrations_dir",
+        "environments.staging.migrations_dir",
+        "environments.staging.x",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"roles": {**STAFF, "qa": {"users": ["@alice"]}}},
+            "roles.qa.users[0]: '@alice' is not a Slack user id: expected U or W followed by capital letters "
+            "and digits, like U012AB3CD",
+        ),
+        ({"roles": {**STAFF, "cto": {"users": ["u078ij9kl"]}}}, "roles.cto.users[0]: 'u078ij9kl' is not"),
+        (
+            {"roles": {**STAFF, "qa": {"groups": ["@qa-team"]}}},
+            "roles.qa.groups[0]: '@qa-team' is not a Slack user-group id: expected S followed by",
+        ),
+        (
+            {"environments": {"production": {"migrations_dir": "migrations", "channel": "#migrations"}}},
+            "environments.production.channel: '#migrations' is not a Slack channel id: expected C or G",
+        ),
+    ],
+)
+def test_slack_ids_must_look_like_ids(tmp_path: Path, overrides: dict, expected: str) -> None:
+    problems = _problems(tmp_path, **overrides)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_slack_ids_of_every_kind_are_accepted(tmp_path: Path) -> None:
+    data = _config(tmp_path, roles=STAFF)
+    data["environments"]["production"]["channel"] = "G0PRIVATE1"
+    cfg = parse_config(data, tmp_path)
+    assert cfg.roles["on_call"].users == ["W0ONCALL"]
+    assert cfg.environment(None).channel == "G0PRIVATE1"
+
+
+def test_a_matrix_cell_the_roles_can_never_fill_is_named(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, roles={**STAFF, "qa": {"users": ["U0QA1"]}})
+    assert problems == [
+        "policy.approvals.production.medium: can never be approved: QA and Load Testing both need a "
+        "different qa holder, and qa has 1 member (U0QA1)"
+    ]
+
+
+def test_cells_of_tiers_no_environment_uses_and_unread_groups_are_not_problems(tmp_path: Path) -> None:
+    staging = {"staging": {"migrations_dir": "migrations"}}
+    parse_config(
+        _config(tmp_path, environments=staging, roles={**STAFF, "qa": {"users": ["U0QA1"]}}), tmp_path
+    )
+    parse_config(_config(tmp_path, roles={**STAFF, "qa": {"groups": ["S0QA"]}}), tmp_path)
+
+
+def test_a_role_reported_missing_is_not_reported_again_through_its_cells(tmp_path: Path) -> None:
+    problems = _problems(tmp_path, roles={k: v for k, v in STAFF.items() if k != "cto"})
+    assert problems == ["roles.cto: required by the policy but not defined"]
+
+
+def test_serve_and_delivery_have_defaults_and_can_be_tuned(tmp_path: Path) -> None:
+    cfg = parse_config(_config(tmp_path), tmp_path)
+    assert cfg.serve == ServeConfig() and cfg.delivery == DeliveryConfig()
+    assert (cfg.serve.http_threads, cfg.serve.workers, cfg.serve.decision_workers) == (16, 4, 4)
+    assert cfg.serve.modal_deadline_seconds == 1.5
+    assert (cfg.delivery.retry_max_seconds, cfg.delivery.give_up_after_hours) == (300, 24)
+    tuned = parse_config(
+        _config(
+            tmp_path, serve={"workers": 8, "modal_deadline_seconds": 2}, delivery={"retry_max_seconds": 60}
+        ),
+        tmp_path,
+    )
+    assert tuned.serve.workers == 8 and tuned.serve.modal_deadline_seconds == 2
+    assert tuned.serve.http_threads == 16 and tuned.delivery.retry_max_seconds == 60
+    assert planning_only_config(tmp_path).serve == ServeConfig()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"serve": {"http_threads": 0}}, "serve.http_threads"),
+        ({"serve": {"decision_workers": 1.5}}, "serve.decision_workers"),
+        ({"serve": {"modal_deadline_seconds": 3}}, "serve.modal_deadline_seconds"),
+        ({"serve": {"modal_deadline_seconds": 0}}, "serve.modal_deadline_seconds"),
+        ({"serve": {"threads": 4}}, "serve.threads"),
+        ({"delivery": {"retry_max_seconds": 0}}, "delivery.retry_max_seconds"),
+        ({"delivery": {"give_up_after_hours": -1}}, "delivery.give_up_after_hours"),
+        ({"delivery": [1]}, "delivery"),
+    ],
+)
+def test_serve_and_delivery_refuse_what_cannot_work(tmp_path: Path, overrides: dict, key: str) -> None:
+    assert [p.split(": ")[0] for p in _problems(tmp_path, **overrides)] == [key]
+
+
+def test_a_file_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"environments:\n  production: {migrations_dir: caf\xe9}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [f"{path}:2: not UTF-8 text (byte 0xe9 at offset 48)"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- a\n- b\n", "a list"), ("just words\n", "a str"), ("", "an empty")]
+)
+def test_a_file_that_is_not_a_mapping_says_what_it_is(tmp_path: Path, text: str, kind: str) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems[0].startswith(
+        f"(top level): expected a mapping with an 'environments' key, not {kind}"
+    )
