@@ -1,54 +1,117 @@
-"""Keep secrets out of Slack, logs and exports: DSN passwords, Slack tokens, signing secrets."""
+"""Keep secrets out of Slack, logs and stored events: passwords, Slack tokens, response URLs, signing secrets.
+
+``redact`` runs on every log record and on whole migration files, so it must stay linear and fast. The rules
+match an ASCII-lower-cased UTF-8 copy of the text (same offsets, no IGNORECASE), which lets each start with
+a literal that ``re`` finds at memchr speed, and none nests quantifiers that could match the same text two
+ways or scans to the end of the text again for every candidate.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
-_PATTERNS = [
-    # postgresql://user:secret@host  ->  postgresql://user:***@host
-    (re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)(?P<secret>[^@\s/]+)(?P<tail>@)", re.I), "***"),
-    # password=secret in key/value DSNs and PGPASSWORD=secret
-    (
-        re.compile(
-            r"(?P<head>\b(?:password|pgpassword)\s*=\s*)(?P<secret>'[^']*'|\"[^\"]*\"|[^\s'\"]+)", re.I
-        ),
-        "***",
-    ),
+# A path separator as URLs carry it: plain, JSON-escaped (\/), percent-encoded (%2F) or both (%5C%2F).
+_SEP = rb"(?:\\?/|(?:%5c)?%2f)"
+# Whitespace and short comments; a comment may not run to the end of the text for each PASSWORD in it.
+_SQL_GAP = rb"(?:\s|--[^\n]{0,100}+\n|/\*[^*]*+\*/)*"
+# A string literal, its closing quote optional so a truncated statement still hides what follows:
+# E'..' with backslash escapes, '..' and U&'..' with doubled quotes, and $tag$..$tag$ dollar quotes.
+_SQL_LITERAL = (
+    rb"e'(?:[^'\\]|\\[\s\S]|'')*'?"
+    rb"|(?:u&)?'(?:[^']|'')*'?"
+    rb"|\$(?P<tag>[a-z_][a-z0-9_]*|)\$[\s\S]*?(?:\$(?P=tag)\$|\Z)"
+)
+
+# Each rule's "secret" group is replaced by its mask; what is around it stays readable.
+_RULES: list[tuple[re.Pattern[bytes], bytes]] = [
+    # postgresql://user:secret@host, up to the last @ (a raw @ in a password)
+    (re.compile(rb"://[^/\s:@]*:(?P<secret>[^\s/]+)@"), b"***"),
+    # password=secret in key/value DSNs, query strings and the environment (PGPASSWORD, DB_PASSWORD)
+    (re.compile(rb"password\s*=\s*(?P<secret>'(?:[^'\\]|\\.)*'?|\"[^\"]*\"?|[^\s'\"]+)"), b"***"),
+    # CREATE/ALTER ROLE ... PASSWORD 'secret' (not PASSWORD NULL); the keyword and layout stay as written
+    (re.compile(rb"password" + _SQL_GAP + rb"(?P<secret>" + _SQL_LITERAL + rb")"), b"'***'"),
+    # token=, access_token=... in url-encoded bodies: Slack's legacy verification token (Bolt logs bodies)
+    (re.compile(rb"token=(?P<secret>[^\s&'\"]+)"), b"***"),
     # Slack tokens: bot, user, app-level, config, refresh
-    (re.compile(r"(?P<head>\bx(?:ox[abeprs]|app|oxe\.xox[bp])-)(?P<secret>[A-Za-z0-9-]+)"), "***"),
+    (re.compile(rb"x(?:ox[abeprs]|app|oxe\.xox[bp])-(?P<secret>[a-z0-9-]+)"), b"***"),
+    # Response URLs and incoming webhooks are bearer secrets: everything after the host goes
+    (re.compile(rb"hooks\.slack(?:-gov)?\.com" + _SEP + rb"(?P<secret>(?:[\w-]|" + _SEP + rb")+)"), b"***"),
 ]
 
 
 def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
     """``text`` with every recognisable secret, and each of ``extra_secrets``, replaced by ``***``."""
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(
-            lambda m, r=replacement: f"{m.group('head')}{r}{m.groupdict().get('tail') or ''}", text
-        )
+    raw = text.encode("utf-8", "surrogatepass")
+    folded = raw.lower()  # bytes.lower() folds ASCII only: every offset in it is an offset in raw
+    spans = sorted(
+        (m.start("secret"), m.end("secret"), mask) for rule, mask in _RULES for m in rule.finditer(folded)
+    )
+    if spans:
+        parts, done = [], 0
+        for start, end, mask in spans:
+            if start >= done:  # a span inside one already masked adds nothing but its end
+                parts += (raw[done:start], mask)
+            done = max(done, end)
+        parts.append(raw[done:])
+        text = b"".join(parts).decode("utf-8", "surrogatepass")
     for secret in extra_secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
 
 
+def redact_value(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
+    """A copy of ``value`` with every string in it redacted, however deeply nested in dicts, lists and tuples.
+
+    Keys are kept as they are (they name fields, they are not data) and other values are left untouched.
+    """
+    if isinstance(value, str):
+        return redact(value, extra_secrets)
+    if isinstance(value, dict):
+        return {key: redact_value(item, extra_secrets) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        items = [redact_value(item, extra_secrets) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    return value
+
+
+_TRACEBACKS = logging.Formatter()  # formats a record's traceback as the standard formatter would
+
+
 class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's formatted message before any handler sees it."""
+    """A logging filter that redacts each record's message, traceback and stack before any handler sees it.
+
+    It never raises: an exception from a filter escapes the caller's logging call.
+    """
 
     def __init__(self, extra_secrets: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.extra_secrets = extra_secrets
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            self._redact(record)
+        except Exception:
+            record.msg, record.args = "log record dropped: it could not be redacted", None
+            record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+    def _redact(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: log what was given instead of failing again in the handler
+            message = f"{record.msg} (arguments: {record.args!r})"
+            record.msg, record.args = message, None
         cleaned = redact(message, self.extra_secrets)
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            cleaned_exc = redact(str(exc), self.extra_secrets)
-            if cleaned_exc != str(exc):
-                record.exc_info = None
-                record.exc_text = None
-                cleaned += f" [{type(exc).__name__}: {cleaned_exc}]"
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        return True
+        exc_text = record.exc_text or (record.exc_info and _TRACEBACKS.formatException(record.exc_info))
+        if exc_text:
+            cleaned_exc = redact(exc_text, self.extra_secrets)
+            if cleaned_exc != exc_text:
+                # formatters print exc_text as it is; exc_info would let one format the secret again
+                record.exc_info, record.exc_text = None, cleaned_exc
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info, self.extra_secrets)

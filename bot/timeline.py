@@ -7,15 +7,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.redact import redact
+from bot.redact import redact, redact_value
 from storage.models import EventRecord
 
 
 def record(
     session: Session, *, plan_id: int, actor: str, kind: str, message: str, data: dict[str, Any] | None = None
 ) -> EventRecord:
-    """Append one event; secrets in the message are redacted before they are stored."""
-    event = EventRecord(plan_id=plan_id, actor=actor, kind=kind, message=redact(message), data=data or {})
+    """Append one event; secrets anywhere in it (message, actor, kind, nested data) are redacted first."""
+    event = EventRecord(
+        plan_id=plan_id,
+        actor=redact(actor),
+        kind=redact(kind),
+        message=redact(message),
+        data=redact_value(data or {}),
+    )
     session.add(event)
     session.flush()
     return event
