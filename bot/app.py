@@ -1,4 +1,4 @@
-"""Composition root: read configuration once and wire the services the CLI and Slack share."""
+"""Composition root: read configuration once and wire, once, the services the CLI, Slack and jobs share."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.approvals import Approvals
+from bot.clock import Clock, system_clock
 from bot.config import BotConfig, ConfigError, EnvironmentConfig, Settings, ToolsConfig, load_config
+from bot.deps import Deps
+from bot.outbox import Outbox
+from bot.planning import Planner
 from bot.policy import load_policy
 from bot.redact import RedactingFilter
+from bot.roles import GroupMembers, RoleDirectory
+from bot.workers import WorkPool
 from storage.db import Database
 
 
@@ -49,13 +56,49 @@ def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
 
 @dataclass
 class Services:
+    """Everything a request, a command or a job needs, built once per process."""
+
     settings: Settings
     config: BotConfig
     db: Database
+    clock: Clock
+    roles: RoleDirectory
+    outbox: Outbox
+    approvals: Approvals
+    planner: Planner
+    work: WorkPool  # slow work: planning
+    decisions: WorkPool  # quick work: clicks, modals, status
+
+    def close(self, *, timeout: float = 0) -> None:
+        """Stop the pools, letting their jobs finish for up to ``timeout`` seconds."""
+        for pool in (self.work, self.decisions):
+            pool.shutdown(timeout=timeout)
 
 
-def build_services(settings: Settings, config: BotConfig) -> Services:
-    """Open the bot's store and bring its schema up to date."""
+def build_services(
+    settings: Settings,
+    config: BotConfig,
+    *,
+    group_members: GroupMembers | None = None,
+    clock: Clock = system_clock,
+) -> Services:
+    """Open the bot's store, bring its schema up to date, and wire the services on it.
+
+    ``group_members`` reads a Slack user group's members; without it (the CLI, the demo) roles come
+    from user ids only.
+    """
     db = Database(settings.database_url)
     db.upgrade()
-    return Services(settings=settings, config=config, db=db)
+    deps = Deps(db, config, RoleDirectory(config.roles, group_members), Outbox(clock), clock)
+    return Services(
+        settings=settings,
+        config=config,
+        db=db,
+        clock=clock,
+        roles=deps.roles,
+        outbox=deps.outbox,
+        approvals=Approvals(deps),
+        planner=Planner(deps),
+        work=WorkPool("work", config.serve.workers),
+        decisions=WorkPool("decisions", config.serve.decision_workers),
+    )

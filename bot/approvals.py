@@ -9,25 +9,25 @@ approved, and every approval is bound to the SHA-256 of the migration and rollba
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import timeline
+from bot import news, timeline
 from bot.config import BotConfig
+from bot.deps import Service
 from bot.errors import Forbidden, InvalidState, UserError
+from bot.idempotency import claim
+from bot.outbox import Outbox
 from bot.plans import environment, get_plan, transition, verify_bytes
 from bot.policy import PEER_ROLE, ApprovalRequirement, display_name
 from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState
-from storage.db import Database
-from storage.models import ActionRecord, ApprovalRecord, PlanRecord, aware, utcnow
+from storage.models import ApprovalRecord, PlanRecord, aware
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class Outcome:
     slot: Slot | None = None  # the sign-off an approval filled
     approved: bool = False  # this approval was the plan's last missing sign-off
     duplicate: bool = False
+    owed: tuple[int, ...] = ()  # outbox rows that announce it
 
 
 def required_slots(requirement: ApprovalRequirement, review_roles: dict[str, str]) -> list[Slot]:
@@ -120,8 +121,11 @@ def status_dict(plan: PlanRecord, status: ApprovalStatus) -> dict[str, Any]:
     }
 
 
-def expire_if_due(session: Session, config: BotConfig, plan: PlanRecord, now: datetime) -> bool:
-    """Move an open plan past its approval window to ``expired``; True when it did."""
+def expire_if_due(
+    session: Session, config: BotConfig, plan: PlanRecord, now: datetime, outbox: Outbox
+) -> bool:
+    """Move an open plan past its approval window to ``expired`` and owe its thread the news; True when
+    it did. The sweep and a click that finds the plan overdue both come here, so both say the same."""
     if PlanState(plan.state) not in OPEN_STATES or now < approval_status(config, plan).expires_at:
         return False
     transition(
@@ -133,18 +137,8 @@ def expire_if_due(session: Session, config: BotConfig, plan: PlanRecord, now: da
         message=f"expired: approvals last {config.policy.approvals.expire_after_days:g} days; plan it again",
         data={"sha256": plan.sha256, "approvals": len(plan.approvals)},
     )
-    return True
-
-
-def _claim(session: Session, key: str | None, plan_id: int) -> bool:
-    """Record that the Slack action ``key`` is being handled; False when it already was."""
-    if key is None:
-        return True
-    try:
-        with session.begin_nested():
-            session.add(ActionRecord(key=key, plan_id=plan_id))
-    except IntegrityError:
-        return False
+    outbox.redraw(session, plan)
+    outbox.thread(session, plan, news.expired(plan))
     return True
 
 
@@ -155,23 +149,19 @@ def _expired_error(plan: PlanRecord) -> InvalidState:
     )
 
 
-class Approvals:
+class Approvals(Service):
     """The decisions people take on plans, each checked against the rules and recorded on the timeline."""
 
-    def __init__(
-        self, db: Database, config: BotConfig, roles: RoleDirectory, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self.db = db
-        self.config = config
-        self.roles = roles
-        self.clock = clock
+    def using(self, roles: RoleDirectory) -> Approvals:
+        """The same service deciding with another role directory (the cache-only one, inside an ack)."""
+        return Approvals(replace(self.deps, roles=roles))
 
     def _load(self, plan_id: int | str) -> tuple[PlanRecord, ApprovalStatus, bool]:
         """The plan and its sign-offs, expiring it first when its time is up (committed on its own, so
         the refusal that may follow does not roll the expiry back); True when it expired just now."""
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
-            expired = expire_if_due(session, self.config, plan, self.clock())
+            expired = expire_if_due(session, self.config, plan, self.clock(), self.outbox)
             return plan, approval_status(self.config, plan), expired
 
     def status(self, plan_id: int | str) -> tuple[PlanRecord, ApprovalStatus]:
@@ -204,7 +194,7 @@ class Approvals:
         duplicate Outcome, a plan that cannot be decided by ``user`` as an error."""
         plan = get_plan(session, plan_id)
         session.refresh(plan, with_for_update=True)  # one decision at a time per plan (PostgreSQL store)
-        if not _claim(session, action_key, plan.id):
+        if not claim(session, action_key, plan.id):
             return Outcome(kind, plan, approval_status(self.config, plan), user, duplicate=True)
         self._check_decidable(plan, user, verb)
         return plan
@@ -283,15 +273,16 @@ class Approvals:
                     data={"sha256": plan.sha256, "rollback_sha256": plan.rollback_sha256},
                 )
                 status = approval_status(self.config, plan)
-            return Outcome(
-                "approval",
-                plan,
-                status,
-                user,
-                note=break_glass_reason,
-                slot=chosen,
-                approved=status.complete,
+            outcome = Outcome(
+                "approval", plan, status, user, note=break_glass_reason, slot=chosen, approved=status.complete
             )
+            return self._announce(session, outcome)
+
+    def _announce(self, session: Session, outcome: Outcome) -> Outcome:
+        """Owe Slack the redrawn plan and a line in its thread, in the decision's own transaction."""
+        owed = self.outbox.redraw(session, outcome.plan)
+        owed += self.outbox.thread(session, outcome.plan, news.decision(outcome))
+        return replace(outcome, owed=tuple(owed))
 
     def _choose_slot(
         self,
@@ -303,7 +294,7 @@ class Approvals:
         *,
         break_glass: bool,
     ) -> Slot:
-        if not break_glass and self.config.policy.approvals.distinct_approvers:
+        if self.config.policy.approvals.distinct_approvers:  # break-glass too: one operator, one slot
             mine = [a for a in status.given.values() if a.user_id == user]
             if mine:
                 raise Forbidden(
@@ -373,7 +364,9 @@ class Approvals:
                 message=f"rejected: {reason}",
                 data={"reason": reason, "sha256": plan.sha256},
             )
-            return Outcome("rejection", plan, approval_status(self.config, plan), user, note=reason)
+            return self._announce(
+                session, Outcome("rejection", plan, approval_status(self.config, plan), user, note=reason)
+            )
 
     def request_changes(
         self, plan_id: int | str, *, user: str, comment: str, action_key: str | None = None
@@ -397,7 +390,10 @@ class Approvals:
                 message=f"changes requested: {comment}",
                 data={"comment": comment, "sha256": plan.sha256},
             )
-            return Outcome("changes_requested", plan, approval_status(self.config, plan), user, note=comment)
+            outcome = Outcome(
+                "changes_requested", plan, approval_status(self.config, plan), user, note=comment
+            )
+            return self._announce(session, outcome)
 
     def expire_due(self) -> list[PlanRecord]:
         """Expire every open plan past its window (the scheduler's sweep); returns those it expired."""
@@ -406,7 +402,7 @@ class Approvals:
             plans = session.scalars(
                 select(PlanRecord).where(PlanRecord.state.in_([s.value for s in OPEN_STATES]))
             ).all()
-            return [p for p in plans if expire_if_due(session, self.config, p, now)]
+            return [p for p in plans if expire_if_due(session, self.config, p, now, self.outbox)]
 
     def open_plans(self, channel_id: str | None = None) -> list[tuple[PlanRecord, ApprovalStatus]]:
         """Plans still open (awaiting approval or approved), newest first; in one channel when given."""

@@ -18,19 +18,21 @@ from urllib.error import URLError
 from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from bot.app import build_services, configure_logging, load_bot_config, planning_only_config
-from bot.approvals import Approvals, status_dict
+from bot import news
+from bot.app import Services, build_services, configure_logging, load_bot_config, planning_only_config
+from bot.approvals import status_dict
 from bot.config import ConfigError, RoleConfig, Settings, staffing_findings
+from bot.delivery import Deliverer
 from bot.errors import UserError
-from bot.notifier import ConsoleNotifier, Notifier
-from bot.plans import draft_plan, environment
+from bot.markup import plain
+from bot.plans import draft_plan, environment, get_plan
 from bot.redact import redact
 from bot.report import approval_lines, render_json, render_markdown, render_text, title
-from bot.reviewing import Reviews, plan_view
-from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.states import PlanState
 from bot.targets import open_catalog
+from bot.views import plan_view
+from storage.leader import Leadership
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -64,7 +66,7 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         "markdown": lambda: render_markdown(draft, config.policy),
         "json": lambda: render_json(draft),
     }
-    sys.stdout.write(renderers[args.format]())
+    sys.stdout.write(redact(renderers[args.format]()))  # CI logs are read by many: no passwords
     if args.fail_on and draft.reaches(Level(args.fail_on)):
         print(f"migrate-bot: plan reaches --fail-on {args.fail_on}", file=sys.stderr)
         return EXIT_FAIL_ON
@@ -148,60 +150,87 @@ def _cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _reviews(args: argparse.Namespace, settings: Settings) -> Reviews:
-    """The approval service for operators: Slack messages are updated when a bot token is set."""
-    config = load_bot_config(settings, args.config)
-    services = build_services(settings, config)
-    notifier: Notifier = ConsoleNotifier(write=lambda text: print(text, file=sys.stderr))
-    if settings.slack_bot_token is not None:
-        from handlers.slack_notifier import SlackNotifier, make_client
+def _services(args: argparse.Namespace, settings: Settings) -> Services:
+    return build_services(settings, load_bot_config(settings, args.config))
 
-        client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
-        notifier = SlackNotifier(client)
-    return Reviews(Approvals(services.db, config, RoleDirectory(config.roles)), notifier, config)
+
+def _deliver(services: Services, plan_id: int) -> str:
+    """Send what the plan owes Slack now, when a bot token is set and no running ``serve`` delivers;
+    otherwise the outbox keeps it for ``serve``. Says which happened."""
+    settings = services.settings
+    if settings.slack_bot_token is None:
+        return "Slack will be told when `migrate-bot serve` runs (no SLACK_BOT_TOKEN here)"
+    from handlers.slack_notifier import SlackNotifier, make_client
+
+    leadership = Leadership(services.db.engine)
+    if not leadership.acquire():
+        return "the running `migrate-bot serve` tells Slack"
+    try:
+        client = make_client(
+            settings.slack_bot_token.get_secret_value(), settings.slack_api_url, retries=False
+        )
+        Deliverer(db=services.db, config=services.config, notifier=SlackNotifier(client)).deliver_due(plan_id)
+    finally:
+        leadership.release()
+    with services.db.session() as session:
+        problems = services.outbox.problems(session, get_plan(session, plan_id))
+    return "Slack is told" if not problems else plain("; ".join(problems))
 
 
 def _cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
     if not args.reason.strip():
         raise UserError("--reason: say why Slack's approval flow is bypassed")
-    reviews = _reviews(args, settings)
-    outcome = reviews.approvals.approve(
+    services = _services(args, settings)
+    outcome = services.approvals.approve(
         args.plan, user=args.operator, slot=args.role, break_glass_reason=args.reason.strip()
     )
-    reviews.announce(outcome)
-    print(reviews.news(outcome))
+    print(plain(news.decision(outcome)))
+    print(_deliver(services, outcome.plan.id), file=sys.stderr)
+    return 0
+
+
+def _cmd_repost(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args, settings)
+    with services.db.session() as session:
+        plan = get_plan(session, args.plan)
+        count = services.outbox.repost(session, plan)
+    print(f"plan #{plan.id}: {count} refused message(s) queued again")
+    print(_deliver(services, plan.id), file=sys.stderr)
     return 0
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    reviews = _reviews(args, settings)
-    plan, status = reviews.approvals.status(args.plan)
-    view = plan_view(reviews.config, plan, status)
+    services = _services(args, settings)
+    plan, status = services.approvals.status(args.plan)
+    with services.db.session() as session:
+        problems = services.outbox.problems(session, plan)
     if args.format == "json":
-        print(json.dumps(status_dict(plan, status), indent=2))
+        print(json.dumps({**status_dict(plan, status), "delivery_problems": problems}, indent=2))
     else:
-        assert view.meta is not None
+        view = plan_view(services.config, plan, status)
         print(f"{title(view.draft, view.meta)}: {PlanState(plan.state).label} · author {plan.author}")
-        print("\n".join(f"  {line}" for line in approval_lines(status)))
+        print("\n".join(f"  {plain(line)}" for line in approval_lines(status) + problems))
     return 0
 
 
 def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
-    reviews = _reviews(args, settings)
-    for plan, status in reviews.approvals.open_plans(args.channel):
+    services = _services(args, settings)
+    for plan, status in services.approvals.open_plans(args.channel):
         missing = ", ".join(s.label for s in status.missing) or "nothing"
-        print(f"#{plan.id}\t{plan.environment}\t{plan.file_name}\t{plan.state}\tmissing: {missing}")
+        label = PlanState(plan.state).label
+        print(f"#{plan.id}\t{plan.environment}\t{plan.file_name}\t{label}\tmissing: {missing}")
     return 0
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from handlers.app import slack_group_members
     from handlers.server import serve
 
     config = load_bot_config(settings, args.config)
-    _connect_slack(settings)
-    services = build_services(settings, config)
+    client = _connect_slack(settings)
+    services = build_services(settings, config, group_members=slack_group_members(client))
     configure_logging(settings)
-    serve(services)
+    serve(services, client)
     return 0
 
 
@@ -261,6 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("plan", help="plan id")
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(func=_cmd_status, opens_store=True)
+
+    repost = sub.add_parser(
+        "repost", parents=[common], help="send again what Slack refused for a plan (after inviting the bot)"
+    )
+    repost.add_argument("plan", help="plan id")
+    repost.set_defaults(func=_cmd_repost, opens_store=True)
 
     listing = sub.add_parser("list", parents=[common], help="open plans (awaiting approval or approved)")
     listing.add_argument("--channel", help="only plans posted in this Slack channel id")

@@ -16,18 +16,15 @@ from pathlib import Path
 
 import psycopg
 
-from bot.approvals import Approvals
+from bot.app import Services, build_services
 from bot.config import Settings, load_config
+from bot.delivery import Deliverer
 from bot.embedded import create_database, start_server
 from bot.errors import UserError
 from bot.notifier import ConsoleNotifier
-from bot.planning import submit_plan
-from bot.reviewing import Reviews
-from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.sql.rollback import ROLLBACK_SUFFIX
 from bot.states import PlanState
-from storage.db import Database
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_DSN_ENV = "DEMO_DATABASE_URL"
@@ -53,19 +50,27 @@ def load_example_schema(dsn: str, examples: Path) -> dict[str, int]:
     return {name: count for name, count in rows}
 
 
-def walk_approvals(reviews: Reviews, plan_id: int, say: Callable[[str], None]) -> None:
+def walk_approvals(
+    services: Services, deliverer: Deliverer, plan_id: int, say: Callable[[str], None]
+) -> None:
     """Every role the plan needs signs it, after the author's own click is refused."""
-    _, status = reviews.approvals.status(plan_id)
+    approvals = services.approvals
+    plan, status = approvals.status(plan_id)
     say(f"\nApprovals for plan #{plan_id} ({APPROVAL_WALK}): {', '.join(s.label for s in status.slots)}")
+    if PlanState(plan.state) is not PlanState.AWAITING_APPROVAL:
+        say(f"  plan #{plan_id} is {PlanState(plan.state).label} already (an earlier demo run approved it)")
+        return
     try:
-        reviews.approvals.approve(plan_id, user=DEMO_AUTHOR)
+        approvals.approve(plan_id, user=DEMO_AUTHOR)
     except UserError as err:
         say(f"  ✋ the author clicks Approve: refused ({err})")
-    roles = reviews.config.roles
+    signed: set[str] = set()  # each sign-off by a different person
     for slot in status.slots:
-        user = roles[slot.role].users[0]
-        reviews.announce(reviews.approvals.approve(plan_id, user=user, slot=slot.name))
-    plan, _ = reviews.approvals.status(plan_id)
+        user = next(u for u in services.config.roles[slot.role].users if u not in signed)
+        signed.add(user)
+        approvals.approve(plan_id, user=user, slot=slot.name)
+        deliverer.deliver_due()
+    plan, _ = approvals.status(plan_id)
     say(f"Plan #{plan_id} is {PlanState(plan.state).label}")
 
 
@@ -87,23 +92,21 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
 
     os.environ[DEMO_DSN_ENV] = dsn
     config = load_config(examples / "demo-config.yaml")
-    db = Database(settings.database_url)
-    db.upgrade()
-    notifier = ConsoleNotifier(write=say)
+    services = build_services(settings, config)
+    deliverer = Deliverer(db=services.db, config=config, notifier=ConsoleNotifier(write=say))
     env = config.environment(DEMO_ENVIRONMENT if DEMO_ENVIRONMENT in config.environments else None)
     summary = []
     plan_ids = {}
     for path in example_migrations(env.migrations_dir):
         say()
-        plan = submit_plan(
-            db=db,
-            config=config,
-            notifier=notifier,
-            env_name=env.name,
-            file_arg=path.name,
-            author=DEMO_AUTHOR,
-            channel_id="#migrations",
+        submission = services.planner.submit(
+            env_name=env.name, file_arg=path.name, author=DEMO_AUTHOR, typed_in="#migrations"
         )
+        plan = submission.plan
+        assert plan is not None
+        if submission.unchanged:
+            say(f"{path.name}: unchanged since plan #{plan.id}, nothing new planned")
+        deliverer.deliver_due()
         plan_ids[path.name] = plan.id
         summary.append(
             (path.name, Level(plan.complexity), len(plan.analysis["hazards"]), plan.rollback["source"])
@@ -113,11 +116,8 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
     for name, level, hazards, rollback in summary:
         say(f"  {name:<{width}}  {level.label:<6}  {hazards:>2} hazard(s)  rollback {rollback}")
     say(f"\n{len(summary)} plans stored in {settings.database_url}")
-    walk_approvals(
-        Reviews(Approvals(db, config, RoleDirectory(config.roles)), notifier, config),
-        plan_ids[APPROVAL_WALK],
-        say,
-    )
+    walk_approvals(services, deliverer, plan_ids[APPROVAL_WALK], say)
+    services.close()
     if keep:
         say(f"Embedded server left running; data in {data_dir}; DSN {dsn}")
     return 0

@@ -1,12 +1,20 @@
-"""The port through which the domain tells people things; Slack and the console implement it."""
+"""The port through which the outbox tells people things; Slack and the console implement it.
+
+The outbox's deliverer calls it, never a request handler: whatever a call raises decides what happens
+to the message. ``DeliveryDeferred`` (rate limited, Slack or the network down) tries again later;
+``DeliveryFailed`` (the channel is gone, the bot is not in it) stops until someone reposts.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
+from bot.markup import plain
 from bot.plans import PlanDraft
 from bot.policy import Policy
+from bot.redact import redact
 from bot.report import PlanMeta, approval_lines, render_text
 
 
@@ -27,61 +35,99 @@ class PlanView:
     policy: Policy
 
 
+class Part(StrEnum):
+    """The pieces of a plan posted in its thread after the plan itself."""
+
+    MIGRATION = "migration"
+    ROLLBACK = "rollback"
+    CHECKLIST = "checklist"
+
+
+class DeliveryDeferred(Exception):
+    """Not delivered now, worth trying again: after ``retry_after`` seconds when the other side said."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class DeliveryFailed(Exception):
+    """Refused for good (``reason`` is Slack's error code); trying again changes nothing until fixed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Notifier(Protocol):
-    def post_plan(self, view: PlanView, *, channel: str | None) -> MessageRef | None:
+    def post_plan(self, view: PlanView, *, channel: str) -> MessageRef:
         """Announce a plan; returns where, so its thread can be used later."""
-        ...
-
-    def post_plan_details(self, view: PlanView, ref: MessageRef) -> None:
-        """The full SQL, rollback and checklist, in the plan's thread."""
-        ...
-
-    def post_in_thread(self, ref: MessageRef, text: str) -> None:
-        """Add news to a plan's thread."""
         ...
 
     def update_plan(self, view: PlanView, ref: MessageRef) -> None:
         """Redraw the plan's message in place: state, sign-offs, what is still missing."""
         ...
 
-    def mention(self, user_id: str) -> str:
-        """How to name a user so they are notified."""
+    def post_part(self, view: PlanView, ref: MessageRef, part: Part) -> None:
+        """The SQL, the rollback or the checklist, in the plan's thread."""
         ...
 
-    def quote(self, text: str) -> str:
-        """Free text typed by a person, made inert (no mentions or links it did not mean)."""
+    def post_in_thread(self, ref: MessageRef, text: str) -> None:
+        """Add news (bot markup, see ``bot.markup``) to a plan's thread."""
+        ...
+
+    def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
+        """Point ``channel`` (where the plan was asked for) at the plan posted elsewhere."""
+        ...
+
+    def post_ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        """Tell one person something in a channel, visible to them only."""
+        ...
+
+    def permalink(self, ref: MessageRef) -> str | None:
+        """A link to a posted message, or None when it cannot be had now."""
         ...
 
 
 class ConsoleNotifier:
-    """Prints what the bot would post; the demo and the CLI use it."""
+    """Prints what the bot would post, secrets masked; the demo and the CLI use it."""
 
     def __init__(self, write=print) -> None:  # type: ignore[no-untyped-def]
         self._write = write
         self._count = 0
 
-    def post_plan(self, view: PlanView, *, channel: str | None) -> MessageRef | None:
+    def _say(self, text: str) -> None:
+        self._write(redact(plain(text)))
+
+    def post_plan(self, view: PlanView, *, channel: str) -> MessageRef:
         self._count += 1
-        self._write(render_text(view.draft, view.policy, view.meta, with_sql=False))
-        return MessageRef(channel=channel or "console", ts=str(self._count))
-
-    def post_plan_details(self, view: PlanView, ref: MessageRef) -> None:
-        rollback = view.draft.rollback
-        label = "found beside the migration" if rollback.source == "file" else "generated"
-        self._write(f"  ↳ rollback script ({label}):")
-        self._write("\n".join(f"    {line}" for line in rollback.sql.rstrip().splitlines()) + "\n")
-
-    def post_in_thread(self, ref: MessageRef, text: str) -> None:
-        self._write(f"  ↳ {text}")
+        self._say(render_text(view.draft, view.policy, view.meta, with_sql=False))
+        return MessageRef(channel=channel, ts=str(self._count))
 
     def update_plan(self, view: PlanView, ref: MessageRef) -> None:
         meta = view.meta
         if meta is not None and meta.status is not None:
-            lines = approval_lines(meta.status, mention=self.mention)
-            self._write(f"  ↻ plan #{meta.plan_id} is {meta.state_label}: " + "; ".join(lines))
+            self._say(
+                f"  ↻ plan #{meta.plan_id} is {meta.state_label}: " + "; ".join(approval_lines(meta.status))
+            )
 
-    def mention(self, user_id: str) -> str:
-        return f"@{user_id}"
+    def post_part(self, view: PlanView, ref: MessageRef, part: Part) -> None:
+        if part is not Part.ROLLBACK:  # the console shows the plan's rollback only; the rest is in `plan`
+            return
+        rollback = view.draft.rollback
+        label = "found beside the migration" if rollback.source == "file" else "generated"
+        self._say(f"  ↳ rollback script ({label}):")
+        self._say("\n".join(f"    {line}" for line in rollback.sql.rstrip().splitlines()) + "\n")
 
-    def quote(self, text: str) -> str:
-        return text
+    def post_in_thread(self, ref: MessageRef, text: str) -> None:
+        self._say(f"  ↳ {text}")
+
+    def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
+        self._say(f"  → {channel}: the plan is posted in {ref.channel}")
+
+    def post_ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        self._say(f"  (to {user}) {text}")
+
+    def permalink(self, ref: MessageRef) -> str | None:
+        return None

@@ -1,73 +1,100 @@
-"""``/migrate plan``: analyse, persist, then announce; the same steps whichever front end asked."""
+"""``/migrate plan``: analyse, store, and owe the announcement, in one transaction whichever front end asked.
+
+Planning a file that has an open plan is where approvals could be bent, so the rules live here: the same
+bytes create nothing (the open plan is the answer); changed bytes replace the open plan only when its
+author or one of its approvers plans them, and the old thread says who replaced it and why.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from dataclasses import dataclass
 
-from bot import timeline
+from bot import news
 from bot.approvals import approval_status
-from bot.config import BotConfig
-from bot.notifier import Notifier, PlanView
-from bot.plans import create_plan, draft_plan, environment
-from bot.report import PlanMeta
-from bot.reviewing import message_ref, plan_view
+from bot.deps import Service
+from bot.errors import Forbidden
+from bot.idempotency import claim
+from bot.markup import mention
+from bot.plans import PlanDraft, create_plan, draft_plan, environment, open_plans_of, supersede
+from bot.policy import PEER_ROLE, display_name
+from bot.states import PlanState
 from bot.targets import open_catalog
-from storage.db import Database
 from storage.models import PlanRecord
 
 
-def submit_plan(
-    *,
-    db: Database,
-    config: BotConfig,
-    notifier: Notifier,
-    env_name: str | None,
-    file_arg: str,
-    author: str,
-    channel_id: str | None,
-) -> PlanRecord:
-    """Plan ``file_arg`` for an environment and post it; bad input raises UserError and stores nothing.
+@dataclass(frozen=True)
+class Submission:
+    """What planning did: a new plan, the open plan of the same bytes (``unchanged``), or nothing at all
+    because the same request was handled already (``duplicate``, ``plan`` is None)."""
 
-    The plan is committed before it is announced, so a failed post never loses it.
-    """
-    env = environment(config, env_name)
-    with open_catalog(env) as catalog:
-        draft = draft_plan(config, env.name, file_arg, catalog=catalog)
-    with db.session() as session:
-        plan = create_plan(session, draft, author=author, channel_id=channel_id)
-        status = approval_status(config, plan)
-        older = [(old, approval_status(config, old)) for old in replaced_by(session, plan.id)]
-    meta = PlanMeta(plan_id=plan.id, state=plan.state, author=author, status=status)
-    ref = notifier.post_plan(PlanView(draft, meta, config.policy), channel=channel_id)
-    with db.session() as session:
-        stored = session.get(PlanRecord, plan.id)
-        assert stored is not None
-        if ref is not None:
-            stored.channel_id, stored.message_ts = ref.channel, ref.ts
-            timeline.record(
-                session,
-                plan_id=plan.id,
-                actor="bot",
-                kind="announced",
-                message=f"posted in {ref.channel}",
-                data={"channel": ref.channel, "ts": ref.ts},
+    plan: PlanRecord | None
+    unchanged: bool = False
+    duplicate: bool = False
+    superseded: tuple[int, ...] = ()
+    owed: tuple[int, ...] = ()  # outbox rows announcing the new plan
+
+
+class Planner(Service):
+    def submit(
+        self,
+        *,
+        env_name: str | None,
+        file_arg: str,
+        author: str,
+        typed_in: str | None,
+        request_key: str | None = None,
+    ) -> Submission:
+        """Plan ``file_arg`` for an environment; bad input raises UserError and stores nothing.
+
+        The plan goes to the environment's channel, else to ``typed_in`` (where it was asked for).
+        """
+        env = environment(self.config, env_name)
+        with open_catalog(env) as catalog:
+            draft = draft_plan(self.config, env.name, file_arg, catalog=catalog)
+        with self.db.session() as session:
+            open_plans = open_plans_of(session, draft.environment, draft.migration.name)
+            same = _same_bytes(open_plans, draft)
+            approvers = {old.id: self._approver_roles(old) for old in open_plans}
+        if same is not None:
+            return Submission(same, unchanged=True)
+        for old in open_plans:  # role lookups may ask Slack: outside the write transaction
+            self._check_may_replace(old, approvers[old.id], author)
+        with self.db.session() as session:
+            if not claim(session, request_key):
+                return Submission(None, duplicate=True)
+            open_plans = open_plans_of(session, draft.environment, draft.migration.name)
+            same = _same_bytes(open_plans, draft)  # planned meanwhile by a concurrent request
+            if same is not None:
+                return Submission(same, unchanged=True)
+            plan = create_plan(
+                session, draft, author=author, channel_id=env.channel or typed_in, now=self.clock()
             )
-        plan = stored
-    if ref is not None:
-        notifier.post_plan_details(PlanView(draft, meta, config.policy), ref)
-    for old, old_status in older:
-        old_ref = message_ref(old)
-        if old_ref is not None:
-            changed = "the migration changed" if old.sha256 != plan.sha256 else "re-planned"
-            notifier.update_plan(plan_view(config, old, old_status), old_ref)
-            notifier.post_in_thread(
-                old_ref,
-                f"Superseded by plan #{plan.id} ({changed}); approvals given here no longer count.",
-            )
-    return plan
+            owed = self.outbox.announce_plan(session, plan, typed_in=typed_in)
+            for old in open_plans:
+                supersede(session, old, plan)
+                self.outbox.redraw(session, old)
+                self.outbox.thread(session, old, news.superseded(old, plan))
+            return Submission(plan, superseded=tuple(o.id for o in open_plans), owed=tuple(owed))
+
+    def _approver_roles(self, plan: PlanRecord) -> list[str]:
+        slots = approval_status(self.config, plan).slots
+        return [s.role for s in slots if s.kind == "approval" and s.role != PEER_ROLE]
+
+    def _check_may_replace(self, old: PlanRecord, roles: list[str], user: str) -> None:
+        """Only the author or one of the approvers of an open plan may void its sign-offs."""
+        if user == old.author:
+            return
+        if not roles or any(self.roles.holds(user, role) for role in roles):
+            return
+        who = " or ".join(display_name(r) for r in roles)
+        raise Forbidden(
+            f"plan #{old.id} of `{old.file_name}` is {PlanState(old.state).label}; only its author "
+            f"{mention(old.author)} or its {who} may replace it with a changed file"
+        )
 
 
-def replaced_by(session: Session, plan_id: int) -> list[PlanRecord]:
-    """The plans that ``plan_id`` superseded."""
-    return list(session.scalars(select(PlanRecord).where(PlanRecord.superseded_by == plan_id)))
+def _same_bytes(plans: list[PlanRecord], draft: PlanDraft) -> PlanRecord | None:
+    for plan in plans:
+        if plan.sha256 == draft.migration.sha256 and plan.rollback_sha256 == draft.rollback_sha256:
+            return plan
+    return None

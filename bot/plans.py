@@ -1,13 +1,14 @@
 """Planning a migration: read the exact bytes, analyse them, find or generate the rollback, and store it.
 
 ``draft_plan`` is pure analysis (the CLI prints it for CI pipelines); ``create_plan`` persists a draft
-as a plan awaiting approval and supersedes older open plans of the same file and environment.
+as a plan awaiting approval; ``bot.planning`` decides whether it may replace an open one.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ from bot.sql.parse import ParsedStatement, parse_statements
 from bot.sql.rollback import ROLLBACK_SUFFIX, find_rollback, generate_rollback, load_rollback
 from bot.states import OPEN_STATES, PlanState, check_transition
 from storage.models import PlanRecord
+
+# Plan ids are 64-bit integers in the store; a longer number cannot name one.
+MAX_PLAN_ID_DIGITS = 18
 
 
 def sha256(text: str) -> str:
@@ -74,6 +78,13 @@ def resolve_migration(env: EnvironmentConfig, file_arg: str) -> Path:
     file_arg = file_arg.strip()
     if not file_arg:
         raise UserError("name a migration file, e.g. `054_add_message_bookmarks.sql`")
+    try:
+        return _resolve(env, file_arg)
+    except OSError as err:  # a name too long, a loop of links: no such migration either way
+        raise UserError(f"no migration `{file_arg[:80]}`: {err.strerror}") from None
+
+
+def _resolve(env: EnvironmentConfig, file_arg: str) -> Path:
     root = env.migrations_dir.resolve()
     candidate = Path(file_arg)
     if not candidate.is_absolute():
@@ -154,8 +165,10 @@ def _needs_approval(requirement: ApprovalRequirement) -> bool:
     return bool(requirement.approvers or requirement.reviews or requirement.rehearsal_required)
 
 
-def create_plan(session: Session, draft: PlanDraft, *, author: str, channel_id: str | None) -> PlanRecord:
-    """Store ``draft`` as a plan and supersede older open plans of the same file and environment."""
+def create_plan(
+    session: Session, draft: PlanDraft, *, author: str, channel_id: str | None, now: datetime
+) -> PlanRecord:
+    """Store ``draft`` as a plan, awaiting approval unless its environment needs none."""
     state = PlanState.AWAITING_APPROVAL if _needs_approval(draft.requirement) else PlanState.APPROVED
     plan = PlanRecord(
         environment=draft.environment,
@@ -172,6 +185,8 @@ def create_plan(session: Session, draft: PlanDraft, *, author: str, channel_id: 
         state=state.value,
         author=author,
         channel_id=channel_id,
+        created_at=now,
+        updated_at=now,
     )
     session.add(plan)
     session.flush()
@@ -184,20 +199,22 @@ def create_plan(session: Session, draft: PlanDraft, *, author: str, channel_id: 
         f"complexity, {len(draft.analysis.hazards)} hazard(s), state {state.label}",
         data={"sha256": plan.sha256, "rollback_sha256": plan.rollback_sha256, "complexity": plan.complexity},
     )
-    for older in superseded_by(session, plan):
-        changed = older.sha256 != plan.sha256
-        older.superseded_by = plan.id
-        transition(
-            session,
-            older,
-            PlanState.SUPERSEDED,
-            actor=author,
-            kind="superseded",
-            message=f"superseded by plan #{plan.id}"
-            + (" (the migration changed)" if changed else " (re-planned, same bytes)"),
-            data={"by": plan.id, "old_sha256": older.sha256, "new_sha256": plan.sha256},
-        )
     return plan
+
+
+def supersede(session: Session, older: PlanRecord, newer: PlanRecord) -> None:
+    """``newer`` replaces the open plan ``older``, whose approvals stop counting."""
+    older.superseded_by = newer.id
+    changed = "the migration changed" if older.sha256 != newer.sha256 else "the rollback changed"
+    transition(
+        session,
+        older,
+        PlanState.SUPERSEDED,
+        actor=newer.author,
+        kind="superseded",
+        message=f"superseded by plan #{newer.id} ({changed})",
+        data={"by": newer.id, "old_sha256": older.sha256, "new_sha256": newer.sha256},
+    )
 
 
 def transition(
@@ -216,16 +233,17 @@ def transition(
     timeline.record(session, plan_id=plan.id, actor=actor, kind=kind, message=message, data=data)
 
 
-def superseded_by(session: Session, plan: PlanRecord) -> list[PlanRecord]:
-    """Open plans of the same file and environment that ``plan`` replaces."""
+def open_plans_of(session: Session, environment: str, file_name: str) -> list[PlanRecord]:
+    """Open plans of one file in one environment (there is at most one, unless planned concurrently)."""
     return list(
         session.scalars(
-            select(PlanRecord).where(
-                PlanRecord.environment == plan.environment,
-                PlanRecord.file_name == plan.file_name,
-                PlanRecord.id != plan.id,
+            select(PlanRecord)
+            .where(
+                PlanRecord.environment == environment,
+                PlanRecord.file_name == file_name,
                 PlanRecord.state.in_([s.value for s in OPEN_STATES]),
             )
+            .order_by(PlanRecord.id)
         )
     )
 
@@ -233,7 +251,7 @@ def superseded_by(session: Session, plan: PlanRecord) -> list[PlanRecord]:
 def get_plan(session: Session, plan_id: int | str) -> PlanRecord:
     """The plan with id ``plan_id`` (``#12`` and ``12`` both work); NotFound otherwise."""
     text = str(plan_id).strip().lstrip("#")
-    if not text.isdigit():
+    if not text.isdigit() or len(text) > MAX_PLAN_ID_DIGITS:
         raise UserError(f"`{plan_id}` is not a plan id; plan ids are numbers like #12")
     plan = session.get(PlanRecord, int(text))
     if plan is None:

@@ -17,12 +17,24 @@ from bot.policy import PEER_ROLE
 log = logging.getLogger(__name__)
 
 GROUP_CACHE_SECONDS = 60.0
+# Inside an ack the bot may not ask Slack; a group read this recently is good enough there.
+STALE_GROUP_SECONDS = 600.0
 
 GroupMembers = Callable[[str], list[str]]
 
 
 class RoleLookupError(UserError):
     """A user group's members could not be read; the click is refused rather than guessed."""
+
+
+class RoleLookupDeferred(RoleLookupError):
+    """Only Slack knows (the group is not in the cache): decide later, off the ack path."""
+
+
+class _GroupCache:
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, frozenset[str]]] = {}
+        self.lock = threading.Lock()
 
 
 class RoleDirectory:
@@ -39,28 +51,39 @@ class RoleDirectory:
         *,
         ttl: float = GROUP_CACHE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        cache: _GroupCache | None = None,
+        cache_only: bool = False,
     ) -> None:
         self._roles = dict(roles)
         self._group_members = group_members
         self._ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
-        self._lock = threading.Lock()
+        self._cache = cache or _GroupCache()
+        self._cache_only = cache_only
+
+    def cached_only(self) -> RoleDirectory:
+        """The same roles answered from what is cached (up to STALE_GROUP_SECONDS old), never from Slack:
+        a group not cached raises RoleLookupDeferred."""
+        return RoleDirectory(
+            self._roles, None, ttl=STALE_GROUP_SECONDS, clock=self._clock, cache=self._cache, cache_only=True
+        )
 
     def _members(self, group: str) -> frozenset[str]:
-        with self._lock:
-            cached = self._cache.get(group)
+        with self._cache.lock:
+            cached = self._cache.entries.get(group)
             if cached and self._clock() - cached[0] < self._ttl:
                 return cached[1]
         if self._group_members is None:
+            if self._cache_only:
+                raise RoleLookupDeferred(f"user group {group} is not cached")
             raise RoleLookupError(f"user group {group} cannot be resolved here")
         try:
             members = frozenset(self._group_members(group))
         except Exception as err:
             log.warning("cannot read members of user group %s: %s", group, err)
             raise RoleLookupError(f"cannot read the members of user group {group}") from err
-        with self._lock:
-            self._cache[group] = (self._clock(), members)
+        with self._cache.lock:
+            self._cache.entries[group] = (self._clock(), members)
         return members
 
     def holds(self, user_id: str, role: str) -> bool:

@@ -1,38 +1,54 @@
-"""The Bolt app: build it, register listeners by surface, nothing else."""
+"""The Bolt app: build it, register listeners by surface, nothing else.
+
+``process_before_response`` makes Bolt run each listener on the request thread and answer Slack when
+it returns: our listeners only parse and ack (the work goes to the bot's own pools), so the ack is
+sent at once instead of after Bolt's polling of a shared executor that the work also uses.
+"""
 
 from __future__ import annotations
 
-from slack_bolt import App
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
 from bot.app import Services
-from bot.approvals import Approvals
-from bot.reviewing import Reviews
-from bot.roles import RoleDirectory
+from bot.roles import GroupMembers
 from handlers import commands, reviews
-from handlers.slack_notifier import SlackNotifier, make_client
+from handlers.errors import ack_error
+
+ANYTHING = re.compile(".*")
 
 
-def slack_roles(services: Services, client: WebClient) -> RoleDirectory:
-    """The config's roles, with user groups read from Slack (``usergroups.users.list``)."""
+def slack_group_members(client: WebClient) -> GroupMembers:
+    """Members of a Slack user group (``usergroups.users.list``), for the role directory."""
 
     def group_members(group: str) -> list[str]:
         return list(client.usergroups_users_list(usergroup=group)["users"])
 
-    return RoleDirectory(services.config.roles, group_members)
+    return group_members
 
 
-def build_reviews(services: Services, client: WebClient) -> Reviews:
-    approvals = Approvals(services.db, services.config, slack_roles(services, client))
-    return Reviews(approvals, SlackNotifier(client), services.config)
+def _provide(services: Services) -> Callable[..., BoltResponse]:
+    """Middleware that hands every listener the services, as ``context["services"]``."""
+
+    def middleware(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        context["services"] = services
+        return next()
+
+    return middleware
 
 
-def build_app(services: Services, client: WebClient | None = None) -> App:
-    """A Bolt app wired to the services; ``client`` defaults to one built from the settings."""
+def acknowledge(ack: Ack) -> None:
+    """Requests no listener wants (an old message's button, a removed modal): 200, never Bolt's 404."""
+    ack()
+
+
+def build_app(services: Services, client: WebClient) -> App:
+    """A Bolt app wired to the services, calling Slack through ``client``."""
     settings = services.settings
-    if client is None:
-        assert settings.slack_bot_token is not None
-        client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value()
@@ -40,8 +56,13 @@ def build_app(services: Services, client: WebClient | None = None) -> App:
         else None,
         # Socket Mode requests are not signed; HTTP requests always are.
         request_verification_enabled=settings.slack_app_token is None,
+        process_before_response=True,
     )
-    review_service = build_reviews(services, client)
-    commands.register(app, services, review_service)
-    reviews.register(app, review_service)
+    app.use(_provide(services))
+    app.error(ack_error)
+    commands.register(app)
+    reviews.register(app)
+    fallbacks: list[Any] = [app.action, app.view, app.command, app.shortcut, app.options]
+    for surface in fallbacks:
+        surface(ANYTHING)(acknowledge)
     return app

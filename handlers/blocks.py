@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.approvals import Slot
+from bot.markup import mention, quote
 from bot.notifier import PlanView
 from bot.report import (
     LEVEL_ICON,
@@ -36,11 +37,6 @@ MAX_LIST = 20
 Block = dict[str, Any]
 
 
-def escape(text: str) -> str:
-    """Slack's mrkdwn control characters, escaped as its docs require."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def mrkdwn(text: str, limit: int = SECTION_LIMIT) -> dict[str, str]:
     return {"type": "mrkdwn", "text": truncate(text, limit)}
 
@@ -51,7 +47,7 @@ def section(block_id: str, heading: str, lines: list[str], *, escaped: bool = Fa
     ``escaped`` says the lines already carry Slack markup (mentions) and their free text is escaped.
     """
     shown = lines[:MAX_LINES]
-    text = f"*{heading}*\n" + "\n".join(f"• {line if escaped else escape(line)}" for line in shown)
+    text = f"*{heading}*\n" + "\n".join(f"• {line if escaped else quote(line)}" for line in shown)
     if len(lines) > len(shown):
         text += f"\n_…and {len(lines) - len(shown)} more: see the thread or `migrate-bot plan`_"
     return {"type": "section", "block_id": block_id, "text": mrkdwn(text)}
@@ -61,7 +57,7 @@ def plan_blocks(view: PlanView) -> list[Block]:
     draft, meta, analysis = view.draft, view.meta, view.draft.analysis
     fields = [
         f"*Complexity*\n{LEVEL_ICON[analysis.complexity]} {analysis.complexity.label}",
-        f"*Environment*\n{escape(draft.environment)}",
+        f"*Environment*\n{quote(draft.environment)}",
         f"*Strongest lock*\n{analysis.strongest_lock.value}",
         f"*Statements*\n{len(analysis.statements)}",
     ]
@@ -82,8 +78,8 @@ def plan_blocks(view: PlanView) -> list[Block]:
             "type": "context",
             "block_id": PlanBlock.CONTEXT,
             "elements": [
-                mrkdwn(escape(complexity_line(draft, view.policy))),
-                mrkdwn(f"`sha256 {draft.migration.sha256[:12]}` · {escape(target_line(analysis.target))}"),
+                mrkdwn(quote(complexity_line(draft, view.policy))),
+                mrkdwn(f"`sha256 {draft.migration.sha256[:12]}` · {quote(target_line(analysis.target))}"),
             ],
         },
         {"type": "divider"},
@@ -120,16 +116,12 @@ def plan_blocks(view: PlanView) -> list[Block]:
     return blocks
 
 
-def mention(user_id: str) -> str:
-    return f"<@{user_id}>"
-
-
 def approvals_section(view: PlanView) -> Block:
     """Who signed as what and when, and what is missing; before storage, what the policy requires."""
     meta = view.meta
     if meta is None or meta.status is None:
         return section(PlanBlock.APPROVALS, "Required approvals", requirement_lines(view.draft.requirement))
-    lines = approval_lines(meta.status, mention=mention, quote=escape)
+    lines = approval_lines(meta.status, mention=mention, quote=quote)
     return section(PlanBlock.APPROVALS, "Approvals", lines, escaped=True)
 
 
@@ -212,12 +204,12 @@ def approve_as_modal(plan_id: int, slots: list[Slot]) -> dict[str, Any]:
     return _modal(Modal.APPROVE_AS, f"Approve plan #{plan_id}", "Approve", plan_id, [picker])
 
 
-def status_text(view: PlanView) -> str:
-    """``/migrate status``: state, sign-offs and what is missing, as one ephemeral message."""
+def status_text(view: PlanView, problems: list[str]) -> str:
+    """``/migrate status``: state, sign-offs, what is missing, and messages Slack has not taken."""
     meta = view.meta
     assert meta is not None and meta.status is not None
-    lines = approval_lines(meta.status, mention=mention, quote=escape)
-    head = f"*{escape(title(view.draft, meta))}* · {meta.state_label} · author {mention(meta.author)}"
+    lines = approval_lines(meta.status, mention=mention, quote=quote) + problems
+    head = f"*{quote(title(view.draft, meta))}* · {meta.state_label} · author {mention(meta.author)}"
     return truncate(head + "\n" + "\n".join(f"• {line}" for line in lines), SECTION_LIMIT)
 
 
@@ -231,7 +223,7 @@ def list_text(views: list[PlanView]) -> str:
         assert meta is not None and meta.status is not None
         missing = ", ".join(s.label for s in meta.status.missing) or "nothing"
         lines.append(
-            f"• *#{meta.plan_id}* `{escape(view.draft.migration.name)}` → {escape(view.draft.environment)} · "
+            f"• *#{meta.plan_id}* `{quote(view.draft.migration.name)}` → {quote(view.draft.environment)} · "
             f"{view.draft.analysis.complexity.label} · {meta.state_label} · missing: {missing}"
         )
     if len(views) > MAX_LIST:
@@ -242,20 +234,22 @@ def list_text(views: list[PlanView]) -> str:
 def plan_fallback_text(view: PlanView) -> str:
     """Notification text for clients that do not render blocks."""
     a = view.draft.analysis
-    return f"{title(view.draft, view.meta)}: {a.complexity.label} complexity, {len(a.hazards)} hazard(s)"
+    return (
+        f"{quote(title(view.draft, view.meta))}: {a.complexity.label} complexity, {len(a.hazards)} hazard(s)"
+    )
 
 
 def code_block(heading: str, sql: str) -> str | None:
     """A SQL listing as one mrkdwn message, or None when it is too long for one (then upload a file)."""
-    text = f"*{heading}*\n```\n{sql.rstrip()}\n```"
+    text = f"*{heading}*\n```\n{quote(sql.rstrip())}\n```"
     return text if len(text) <= SECTION_LIMIT else None
 
 
 def checklist_text(view: PlanView) -> str:
     lines = []
     for name, items in view.policy.checklist.items():
-        lines.append(f"*{escape(name)}*")
-        lines += [f"☐ {escape(item)}" for item in items]
+        lines.append(f"*{quote(name)}*")
+        lines += [f"☐ {quote(item)}" for item in items]
     return "\n".join(lines)
 
 
@@ -264,6 +258,7 @@ HELP_TEXT = """*migrate-bot* walks a PostgreSQL migration through the Migration 
 rollback, approvals) and post the plan here, with Approve / Request changes / Reject buttons
 • `/migrate status <plan>`: a plan's state, who approved it as what, and what is missing
 • `/migrate list`: the open plans of this channel
+• `/migrate repost <plan>`: send again what Slack refused for a plan (after inviting the bot, say)
 • `/migrate help`: this message"""
 
 

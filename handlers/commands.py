@@ -1,25 +1,39 @@
-"""``/migrate``: acknowledge within Slack's 3 seconds, then do the work in a lazy listener."""
+"""``/migrate``: parse and acknowledge on the request thread, then do the work on the bot's own pools.
+
+The ack touches no database, disk or network; planning goes to the ``work`` pool (it reads files and
+the target), status, list and repost to the quick ``decisions`` pool.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
 
 from bot.app import Services
-from bot.planning import submit_plan
-from bot.reviewing import Reviews, plan_view
+from bot.markup import quote
+from bot.plans import get_plan
+from bot.states import PlanState
+from bot.views import message_ref, plan_view
 from handlers.blocks import help_blocks, list_text, status_text
 from handlers.errors import replies_errors
+from handlers.followup import by_response, follow_up
+from handlers.slack_notifier import SlackNotifier
 
 # verb -> (allowed argument counts, usage)
 USAGE = {
     "plan": ((1, 2), "`/migrate plan <file> [environment]`"),
     "status": ((1,), "`/migrate status <plan id>`"),
     "list": ((0,), "`/migrate list`"),
+    "repost": ((1,), "`/migrate repost <plan id>`"),
 }
+# Longest argument worth reading: a file name or an environment.
+MAX_ARGUMENT = 500
 
 
 @dataclass(frozen=True)
@@ -43,44 +57,127 @@ def parse(text: str) -> Invocation:
     return Invocation(words[0].lower(), words[1:])
 
 
-def register(app: App, services: Services, reviews: Reviews) -> None:
-    def ack_command(ack: Ack, command: dict[str, Any]) -> None:
-        inv = parse(command.get("text", ""))
-        if inv.verb in USAGE and not inv.valid:
-            usage = f"Usage: {USAGE[inv.verb][1]}"
-            ack(blocks=help_blocks(f":warning: {usage}"), text=usage)
-        elif inv.verb == "plan":
-            env = inv.args[1] if len(inv.args) > 1 else services.config.default_environment
-            ack(text=f"Planning `{inv.args[0]}` for {env}…")
-        elif inv.valid:
-            ack()
-        else:
-            extra = None if inv.verb == "help" else f":warning: Unknown command `{inv.verb}`."
-            ack(blocks=help_blocks(extra), text="migrate-bot help")
+def request_key(command: dict[str, Any]) -> str:
+    """The same command delivered twice (a retry, a replay) has the same key; another typing has another.
 
-    @replies_errors
-    def run_command(command: dict[str, Any], respond: Respond) -> None:
-        inv = parse(command.get("text", ""))
-        if not inv.valid:
-            return
-        if inv.verb == "plan":
-            submit_plan(
-                db=services.db,
-                config=services.config,
-                notifier=reviews.notifier,
-                env_name=inv.args[1] if len(inv.args) > 1 else None,
-                file_arg=inv.args[0],
-                author=command["user_id"],
-                channel_id=command["channel_id"],
-            )
-        elif inv.verb == "status":
-            plan, status = reviews.approvals.status(inv.args[0])
-            respond(text=status_text(plan_view(services.config, plan, status)), response_type="ephemeral")
-        elif inv.verb == "list":
-            views = [
-                plan_view(services.config, plan, status)
-                for plan, status in reviews.approvals.open_plans(command["channel_id"])
-            ]
-            respond(text=list_text(views), response_type="ephemeral")
+    Slack gives every invocation its own trigger_id; without one, the payload itself identifies it.
+    """
+    trigger = command.get("trigger_id") or hashlib.sha256(repr(sorted(command.items())).encode()).hexdigest()
+    return f"command:{trigger}"
 
-    app.command("/migrate")(ack=ack_command, lazy=[run_command])
+
+def migrate_command(
+    ack: Ack, command: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
+) -> None:
+    services: Services = context["services"]
+    inv = parse(command.get("text", ""))
+    if inv.verb not in USAGE:
+        extra = None if inv.verb == "help" else f":warning: Unknown command `{quote(inv.verb[:50])}`."
+        ack(blocks=help_blocks(extra), text="migrate-bot help")
+        return
+    if not inv.valid:
+        usage = f"Usage: {USAGE[inv.verb][1]}"
+        ack(blocks=help_blocks(f":warning: {usage}"), text=usage)
+        return
+    if any(len(arg) > MAX_ARGUMENT for arg in inv.args):
+        ack(text=f":warning: An argument is longer than {MAX_ARGUMENT} characters; no file has such a name.")
+        return
+    pool = services.work if inv.verb == "plan" else services.decisions
+    waiting = pool.waiting
+    queued = f" (queued behind {waiting} other request(s))" if waiting else ""
+    if inv.verb == "plan":
+        env = inv.args[1] if len(inv.args) > 1 else services.config.default_environment
+        ack(text=f"Planning `{quote(inv.args[0])}` for {quote(env)}…{queued}")
+    elif queued:
+        ack(text=f"⏳ Queued{queued}; the answer follows.")
+    else:
+        ack()
+    job = JOBS[inv.verb]
+    pool.submit(job, services=services, args=inv.args, command=command, respond=respond, client=client)
+
+
+@replies_errors
+def plan_job(
+    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    submission = services.planner.submit(
+        env_name=args[1] if len(args) > 1 else None,
+        file_arg=args[0],
+        author=command["user_id"],
+        typed_in=command["channel_id"],
+        request_key=request_key(command),
+    )
+    plan = submission.plan
+    if submission.duplicate or plan is None:
+        return
+    if submission.unchanged:
+        text = _unchanged_text(services, SlackNotifier(client), plan.id)
+        respond(text=text, response_type="ephemeral", replace_original=False)
+        return
+    follow_up(
+        services,
+        submission.owed,
+        by_response(respond),
+        plan_id=plan.id,
+        done=f"Plan #{plan.id} is stored",
+        pending="it will be posted when Slack accepts it",
+    )
+
+
+def _unchanged_text(services: Services, notifier: SlackNotifier, plan_id: int) -> str:
+    """The open plan of the same bytes, linked when Slack can give its permalink."""
+    plan, status = services.approvals.status(plan_id)
+    ref = message_ref(plan)
+    link = notifier.permalink(ref) if ref else None
+    where = f" <{link}|See the plan>." if link else ""
+    return (
+        f"`{quote(plan.file_name)}` is unchanged since plan #{plan.id} ({PlanState(plan.state).label}, "
+        f"{len(status.given)} of {len(status.slots)} sign-offs): nothing new was planned.{where}"
+    )
+
+
+@replies_errors
+def status_job(
+    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    plan, status = services.approvals.status(args[0])
+    with services.db.session() as session:
+        problems = services.outbox.problems(session, plan)
+    respond(text=status_text(plan_view(services.config, plan, status), problems), response_type="ephemeral")
+
+
+@replies_errors
+def list_job(
+    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    views = [
+        plan_view(services.config, plan, status)
+        for plan, status in services.approvals.open_plans(command["channel_id"])
+    ]
+    respond(text=list_text(views), response_type="ephemeral")
+
+
+@replies_errors
+def repost_job(
+    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
+) -> None:
+    with services.db.session() as session:
+        plan = get_plan(session, args[0])
+        count = services.outbox.repost(session, plan)
+    if count:
+        text = f"🔁 Sending {count} message(s) of plan #{plan.id} again."
+    else:
+        text = f"Nothing of plan #{plan.id} was refused by Slack; nothing to send again."
+    respond(text=text, response_type="ephemeral")
+
+
+JOBS: dict[str, Callable[..., None]] = {
+    "plan": plan_job,
+    "status": status_job,
+    "list": list_job,
+    "repost": repost_job,
+}
+
+
+def register(app: App) -> None:
+    app.command("/migrate")(migrate_command)

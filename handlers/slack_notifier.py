@@ -1,81 +1,146 @@
-"""The Notifier port over the Slack Web API; every payload is checked against Block Kit limits first."""
+"""The Notifier port over the Slack Web API, for the outbox's deliverer.
+
+Every payload is masked (``bot.redact``) and checked against Block Kit limits before it is sent, and
+every failure is sorted for the deliverer: a rate limit or an outage is tried again, a refusal is not.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.notifier import MessageRef, PlanView
-from handlers.blockkit import validate_message
-from handlers.blocks import checklist_text, code_block, escape, mention, plan_blocks, plan_fallback_text
+from bot.markup import quote
+from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
+from bot.redact import redact, redact_value
+from bot.report import title
+from handlers.blockkit import BlockKitError, validate_message
+from handlers.blocks import checklist_text, code_block, plan_blocks, plan_fallback_text
 
 ROLLBACK_TITLES = {
     "file": "Rollback SQL (found beside the migration)",
     "generated": "Rollback SQL (generated)",
 }
+# ok:false errors that say "not now" rather than "never".
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+# A request to Slack that takes longer than this is abandoned and tried again later.
+TIMEOUT_SECONDS = 10
 
 
-def make_client(token: str, base_url: str | None = None) -> WebClient:
-    """A WebClient that waits out 429s (Retry-After) and retries dropped connections."""
-    kwargs: dict[str, Any] = {"token": token}
+def make_client(token: str, base_url: str | None = None, *, retries: bool = True) -> WebClient:
+    """A WebClient; with ``retries`` it waits out 429s (Retry-After) and retries dropped connections.
+
+    The deliverer's client has none: it reschedules a message instead of sleeping on it.
+    """
+    kwargs: dict[str, Any] = {"token": token, "timeout": TIMEOUT_SECONDS}
     if base_url:
         kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
     client = WebClient(**kwargs)
-    client.retry_handlers.extend(
-        [RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler()]
-    )
+    if retries:
+        client.retry_handlers.extend(
+            [RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler()]
+        )
     return client
+
+
+def _classified(err: Exception) -> Exception:
+    """The deliverer's view of a failed call: deferred (try again) or failed (for good)."""
+    if isinstance(err, BlockKitError):
+        return DeliveryFailed(f"invalid_blocks ({err})")
+    if not isinstance(err, SlackApiError):  # timeouts, refused connections, DNS: Slack unreachable
+        return DeliveryDeferred(f"cannot reach Slack ({type(err).__name__})")
+    response = err.response
+    status = getattr(response, "status_code", 200)
+    code = response.get("error") if isinstance(response.data, dict) else None
+    if status == 429:
+        retry_after = response.headers.get("Retry-After") or response.headers.get("retry-after")
+        return DeliveryDeferred("ratelimited", float(retry_after) if retry_after else None)
+    if status >= 500:
+        return DeliveryDeferred(f"Slack answered HTTP {status}")
+    if code in TRANSIENT_ERRORS:
+        return DeliveryDeferred(code)
+    return DeliveryFailed(code or f"HTTP {status}")
 
 
 class SlackNotifier:
     def __init__(self, client: WebClient) -> None:
         self.client = client
 
-    def _post(
-        self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, **kw: Any
-    ) -> MessageRef:
-        validate_message(text=text, blocks=blocks)
-        resp = self.client.chat_postMessage(channel=channel, text=text, blocks=blocks, **kw)
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            payload = {k: v for k, v in kwargs.items() if v is not None}
+            return self.client.api_call(method, json=redact_value(payload))
+        except Exception as err:
+            raise _classified(err) from err
+
+    def _post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None = None, **kw: Any) -> Any:
+        try:
+            validate_message(text=text, blocks=blocks)
+        except BlockKitError as err:
+            raise _classified(err) from err
+        return self._call("chat.postMessage", channel=channel, text=text, blocks=blocks, **kw)
+
+    def post_plan(self, view: PlanView, *, channel: str) -> MessageRef:
+        resp = self._post(channel=channel, text=plan_fallback_text(view), blocks=plan_blocks(view))
         return MessageRef(channel=resp["channel"], ts=resp["ts"])
 
-    def post_plan(self, view: PlanView, *, channel: str | None) -> MessageRef | None:
-        if channel is None:
-            return None
-        return self._post(channel=channel, text=plan_fallback_text(view), blocks=plan_blocks(view))
+    def update_plan(self, view: PlanView, ref: MessageRef) -> None:
+        text, blocks = plan_fallback_text(view), plan_blocks(view)
+        try:
+            validate_message(text=text, blocks=blocks)
+        except BlockKitError as err:
+            raise _classified(err) from err
+        self._call("chat.update", channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
 
-    def _post_sql(self, ref: MessageRef, heading: str, filename: str, sql: str) -> None:
+    def post_part(self, view: PlanView, ref: MessageRef, part: Part) -> None:
+        draft = view.draft
+        if part is Part.CHECKLIST:
+            self._post(channel=ref.channel, thread_ts=ref.ts, text=checklist_text(view))
+            return
+        stem = draft.migration.path.name.removesuffix(".sql")
+        if part is Part.MIGRATION:
+            heading, filename, sql = "Migration SQL", f"{stem}.sql", draft.migration.sql
+        else:
+            heading, sql = ROLLBACK_TITLES[draft.rollback.source], draft.rollback.sql
+            filename = f"{stem}.rollback.sql"
         text = code_block(heading, sql)
         if text is not None:
             self._post(channel=ref.channel, thread_ts=ref.ts, text=text)
             return
-        self.client.files_upload_v2(
-            channel=ref.channel,
-            thread_ts=ref.ts,
-            content=sql,
-            filename=filename,
-            title=heading,
-            initial_comment=f"{heading}: too long for a message, attached as a file",
-        )
-
-    def post_plan_details(self, view: PlanView, ref: MessageRef) -> None:
-        draft = view.draft
-        self._post_sql(ref, "Migration SQL", draft.migration.path.name, draft.migration.sql)
-        rollback_name = draft.migration.path.name.removesuffix(".sql") + ".rollback.sql"
-        self._post_sql(ref, ROLLBACK_TITLES[draft.rollback.source], rollback_name, draft.rollback.sql)
-        self._post(channel=ref.channel, thread_ts=ref.ts, text=checklist_text(view))
+        try:
+            self.client.files_upload_v2(
+                channel=ref.channel,
+                thread_ts=ref.ts,
+                content=redact(sql),
+                filename=filename,
+                title=heading,
+                initial_comment=f"{heading}: too long for a message, attached as a file",
+            )
+        except Exception as err:
+            raise _classified(err) from err
 
     def post_in_thread(self, ref: MessageRef, text: str) -> None:
         self._post(channel=ref.channel, thread_ts=ref.ts, text=text)
 
-    def update_plan(self, view: PlanView, ref: MessageRef) -> None:
-        text, blocks = plan_fallback_text(view), plan_blocks(view)
-        validate_message(text=text, blocks=blocks)
-        self.client.chat_update(channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
+    def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
+        link = self.permalink(ref)
+        where = f"<{link}|in <#{ref.channel}>>" if link else f"in <#{ref.channel}>"
+        self._post(channel=channel, text=f"📋 {quote(title(view.draft, view.meta))} is posted {where}")
 
-    def mention(self, user_id: str) -> str:
-        return mention(user_id)
+    def post_ephemeral(self, *, channel: str, user: str, text: str) -> None:
+        try:
+            validate_message(text=text, blocks=None)
+        except BlockKitError as err:
+            raise _classified(err) from err
+        self._call("chat.postEphemeral", channel=channel, user=user, text=text)
 
-    def quote(self, text: str) -> str:
-        return escape(text)
+    def permalink(self, ref: MessageRef) -> str | None:
+        try:
+            resp = self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
+        except Exception:  # a link is a courtesy: the message says where the plan is without one
+            return None
+        return resp.get("permalink")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,14 +57,34 @@ def upgrade(engine: Engine) -> None:
 
 
 class Database:
-    """The bot's store: ``with db.session() as s:`` commits on success, rolls back on error."""
+    """The bot's store: ``with db.session() as s:`` commits on success, rolls back on error.
+
+    ``notify(session, topic)`` asks for the callbacks ``on_commit(topic, …)`` registered to run once
+    the session's transaction has committed (a rolled-back session is discarded with its requests): the
+    outbox wakes its deliverer so.
+    """
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._listeners: dict[str, list[Callable[[], None]]] = defaultdict(list)
+        event.listen(self._sessions, "after_commit", self._after_commit)
 
     def upgrade(self) -> None:
         upgrade(self.engine)
+
+    def on_commit(self, topic: str, callback: Callable[[], None]) -> None:
+        self._listeners[topic].append(callback)
+
+    @staticmethod
+    def notify(session: Session, topic: str) -> None:
+        session.info.setdefault("notify", set()).add(topic)
+
+    def _after_commit(self, session: Session) -> None:
+        for topic in session.info.pop("notify", ()):
+            for callback in self._listeners.get(topic, ()):
+                callback()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -1,11 +1,11 @@
-"""The bot's own state: plans, their approvals and their append-only timeline (SQLAlchemy 2.0 models)."""
+"""The bot's own state: plans, approvals, the append-only timeline and the outbox (SQLAlchemy 2.0 models)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -106,3 +106,27 @@ class ActionRecord(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxRecord(Base):
+    """A message the bot owes Slack, written in the transaction of the change it reports.
+
+    Rows of one ``stream`` (a plan's message and thread, or one person) are delivered in order; ``key``
+    makes an announcement that must exist once (a plan's post) unique.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_state_stream", "state", "stream", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"), index=True)
+    stream: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,15 +10,17 @@ from sqlalchemy import func, select
 
 from bot.approvals import Approvals
 from bot.config import BotConfig, RoleConfig, parse_config
+from bot.deps import Deps
 from bot.errors import Forbidden, InvalidState, UserError
-from bot.notifier import ConsoleNotifier
+from bot.outbox import Kind, Outbox
+from bot.planning import Planner
 from bot.plans import create_plan, draft_plan
-from bot.reviewing import Reviews
 from bot.roles import RoleDirectory, RoleLookupError
 from bot.sql.catalog import OfflineCatalog
 from bot.states import PlanState
 from storage.db import Database
-from storage.models import ApprovalRecord, EventRecord, PlanRecord, utcnow
+from storage.models import ApprovalRecord, EventRecord, OutboxRecord, PlanRecord, utcnow
+from tests.clock import Clock
 
 AUTHOR = "U0AUTHOR"
 ROLES = {
@@ -32,14 +34,6 @@ ROLES = {
 }
 HIGH_SQL = "SET lock_timeout = '5s';\nALTER TABLE nchat.messages DROP COLUMN legacy_flag;\n"
 LOW_SQL = "CREATE TABLE nchat.bookmarks (id bigint PRIMARY KEY);\n"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -81,18 +75,37 @@ def group_calls() -> list[str]:
 
 
 @pytest.fixture
-def approvals(db: Database, config: BotConfig, clock: Clock, group_calls: list[str]) -> Approvals:
+def roles(config: BotConfig, group_calls: list[str]) -> RoleDirectory:
     def members(group: str) -> list[str]:
         group_calls.append(group)
         return {"S0QA": ["U0QA1", "U0QA2"]}[group]
 
-    return Approvals(db, config, RoleDirectory(config.roles, members), clock=clock)
+    return RoleDirectory(config.roles, members)
+
+
+@pytest.fixture
+def approvals(db: Database, config: BotConfig, clock: Clock, roles: RoleDirectory) -> Approvals:
+    return Approvals(Deps(db, config, roles, Outbox(clock), clock))
+
+
+@pytest.fixture
+def planner(db: Database, config: BotConfig, clock: Clock, roles: RoleDirectory) -> Planner:
+    return Planner(Deps(db, config, roles, Outbox(clock), clock))
 
 
 def plan(db: Database, config: BotConfig, file: str, env: str = "production") -> int:
     draft = draft_plan(config, env, file, catalog=OfflineCatalog(180000))
     with db.session() as session:
-        return create_plan(session, draft, author=AUTHOR, channel_id="C0MIGRATIONS").id
+        return create_plan(session, draft, author=AUTHOR, channel_id="C0MIGRATIONS", now=utcnow()).id
+
+
+def owed(db: Database, plan_id: int) -> list[tuple[str, str]]:
+    """The plan's outbox rows: (kind, text of a thread line)."""
+    with db.session() as session:
+        rows = session.scalars(
+            select(OutboxRecord).where(OutboxRecord.plan_id == plan_id).order_by(OutboxRecord.id)
+        )
+        return [(r.kind, r.payload.get("text", "")) for r in rows]
 
 
 def counts(db: Database) -> tuple[int, int, str]:
@@ -180,7 +193,7 @@ def test_the_author_cannot_approve_even_holding_the_role(
     db: Database, config: BotConfig, clock: Clock, migrations: Path
 ) -> None:
     roles = RoleDirectory({**config.roles, "technical_lead": RoleConfig(users=[AUTHOR])})
-    approvals = Approvals(db, config, roles, clock=clock)
+    approvals = Approvals(Deps(db, config, roles, Outbox(clock), clock))
     plan_id = plan(db, config, "070_drop_legacy_flag.sql")
     assert approvals.eligible_slots(plan_id, AUTHOR) == []
     with pytest.raises(Forbidden, match="someone else"):
@@ -227,7 +240,7 @@ def test_an_unreadable_group_refuses_instead_of_guessing(
     def broken(group: str) -> list[str]:
         raise ConnectionError("slack down")
 
-    approvals = Approvals(db, config, RoleDirectory(config.roles, broken), clock=clock)
+    approvals = Approvals(Deps(db, config, RoleDirectory(config.roles, broken), Outbox(clock), clock))
     plan_id = plan(db, config, "071_bookmarks.sql")
     before = counts(db)
     with pytest.raises(RoleLookupError, match="S0QA"):
@@ -277,20 +290,88 @@ def test_request_changes_keeps_the_plan_open(approvals: Approvals, db: Database,
 
 
 def test_a_changed_file_cannot_be_approved_and_replanning_supersedes(
-    approvals: Approvals, db: Database, config: BotConfig, migrations: Path
+    approvals: Approvals, planner: Planner, db: Database, migrations: Path
 ) -> None:
-    old_id = plan(db, config, "070_drop_legacy_flag.sql")
+    old_id = _submitted(planner, AUTHOR)
     approvals.approve(old_id, user="U0TL")
     (migrations / "070_drop_legacy_flag.sql").write_text(HIGH_SQL + "-- reviewed\n")
     before = counts(db)
     with pytest.raises(InvalidState, match="changed since plan #1"):
         approvals.approve(old_id, user="U0PO")
     assert counts(db) == before
-    new_id = plan(db, config, "070_drop_legacy_flag.sql")
+    new_id = _submitted(planner, AUTHOR)
     assert approvals.status(old_id)[1].state is PlanState.SUPERSEDED
     assert approvals.status(new_id)[1].given == {}
+    assert (
+        Kind.THREAD,
+        f"Superseded by plan #{new_id} (the migration changed), planned by <@{AUTHOR}>; "
+        "approvals given here no longer count.",
+    ) in owed(db, old_id)
     with pytest.raises(InvalidState, match="is superseded"):
         approvals.approve(old_id, user="U0PO")
+
+
+def _submitted(planner: Planner, user: str, key: str | None = None) -> int:
+    submission = planner.submit(
+        env_name="production",
+        file_arg="070_drop_legacy_flag.sql",
+        author=user,
+        typed_in="C0MIGRATIONS",
+        request_key=key,
+    )
+    assert submission.plan is not None
+    return submission.plan.id
+
+
+def test_replanning_the_same_bytes_creates_nothing(
+    planner: Planner, approvals: Approvals, db: Database
+) -> None:
+    first = _submitted(planner, AUTHOR)
+    approvals.approve(first, user="U0TL")
+    before = counts(db)
+    again = planner.submit(
+        env_name="production", file_arg="070_drop_legacy_flag.sql", author="U0PO", typed_in="C1"
+    )
+    assert again.unchanged and again.plan is not None and again.plan.id == first
+    assert counts(db) == before and approvals.status(first)[1].state is PlanState.AWAITING_APPROVAL
+
+
+def test_only_the_author_or_an_approver_replaces_an_open_plan(
+    planner: Planner, approvals: Approvals, db: Database, migrations: Path
+) -> None:
+    first = _submitted(planner, AUTHOR)
+    approvals.approve(first, user="U0TL")
+    (migrations / "070_drop_legacy_flag.sql").write_text(HIGH_SQL + "-- v2\n")
+    before = counts(db)
+    for stranger in ("U0QA1", "U0ARCH"):  # a reviewer is not an approver of a production High plan
+        with pytest.raises(Forbidden, match="only its author <@U0AUTHOR> or its Technical Lead or Product"):
+            _submitted(planner, stranger)
+    assert counts(db) == before
+    second = _submitted(planner, "U0PO")  # an approver may
+    assert approvals.status(first)[1].state is PlanState.SUPERSEDED
+    assert (
+        owed(db, first)[-1][1].startswith(f"Superseded by plan #{second}")
+        and "<@U0PO>" in owed(db, first)[-1][1]
+    )
+
+
+def test_a_repeated_request_plans_once(planner: Planner, db: Database) -> None:
+    first = planner.submit(
+        env_name="production",
+        file_arg="071_bookmarks.sql",
+        author=AUTHOR,
+        typed_in="C1",
+        request_key="command:T1",
+    )
+    before = counts(db)
+    again = planner.submit(
+        env_name="production",
+        file_arg="071_bookmarks.sql",
+        author=AUTHOR,
+        typed_in="C1",
+        request_key="command:T1",
+    )
+    assert first.plan is not None and (again.duplicate or again.unchanged) and counts(db) == before
 
 
 def test_approvals_expire(approvals: Approvals, db: Database, config: BotConfig, clock: Clock) -> None:
@@ -315,6 +396,12 @@ def test_break_glass_skips_only_the_role_check(approvals: Approvals, db: Databas
         assert (row.via, row.reason, row.user_id) == ("cli", "CTO on a plane", "ops:alice")
     with pytest.raises(Forbidden, match="someone else"):
         approvals.approve(plan_id, user=AUTHOR, slot="cto", break_glass_reason="me")
+    with pytest.raises(Forbidden, match="already signed plan #1 as CTO"):  # one operator, one slot
+        approvals.approve(plan_id, user="ops:alice", slot="product_owner", break_glass_reason="again")
+    with pytest.raises(InvalidState, match="CTO already approved"):
+        approvals.approve(plan_id, user="ops:bob", slot="cto", break_glass_reason="twice")
+    approvals.approve(plan_id, user="U0TL")  # the Slack way still works beside it
+    assert counts(db)[0] == 2
 
 
 def test_open_plans_lists_only_open_ones_in_the_channel(
@@ -335,13 +422,7 @@ def _events(db: Database, plan_id: int) -> list[EventRecord]:
 def test_the_sweep_expires_overdue_plans_and_says_so_in_their_threads(
     approvals: Approvals, db: Database, config: BotConfig, clock: Clock
 ) -> None:
-    said: list[str] = []
-    reviews = Reviews(approvals, ConsoleNotifier(write=said.append), config)
     old = plan(db, config, "070_drop_legacy_flag.sql")
-    with db.session() as session:
-        stored = session.get(PlanRecord, old)
-        assert stored is not None
-        stored.message_ts = "1700000000.000001"
     clock.now += timedelta(days=3)
     fresh = plan(db, config, "071_bookmarks.sql")
     with db.session() as session:
@@ -349,7 +430,33 @@ def test_the_sweep_expires_overdue_plans_and_says_so_in_their_threads(
         assert stored is not None
         stored.created_at = clock.now  # planned three days after the first one
     clock.now += timedelta(days=4, seconds=1)
-    assert reviews.sweep_expired() == [old]
-    assert any(f"Plan #{old} expired" in line and "@U0AUTHOR" in line for line in said)
+    assert [p.id for p in approvals.expire_due()] == [old]
+    news = owed(db, old)
+    assert news[0][0] == Kind.REDRAW and f"Plan #{old} expired" in news[1][1] and "<@U0AUTHOR>" in news[1][1]
     assert approvals.status(fresh)[1].state is PlanState.AWAITING_APPROVAL
-    assert reviews.sweep_expired() == []
+    assert approvals.expire_due() == [] and len(owed(db, old)) == 2
+
+
+def test_a_plan_found_expired_at_a_click_is_announced_like_the_sweep(
+    approvals: Approvals, db: Database, config: BotConfig, clock: Clock
+) -> None:
+    plan_id = plan(db, config, "070_drop_legacy_flag.sql")
+    clock.now += timedelta(days=8)
+    with pytest.raises(InvalidState, match="expired"):
+        approvals.approve(plan_id, user="U0TL")
+    assert [kind for kind, _ in owed(db, plan_id)] == [Kind.REDRAW, Kind.THREAD]
+    assert f"Plan #{plan_id} expired" in owed(db, plan_id)[1][1]
+
+
+def test_decisions_owe_their_announcements_in_their_own_transaction(
+    approvals: Approvals, db: Database, config: BotConfig
+) -> None:
+    plan_id = plan(db, config, "071_bookmarks.sql")
+    outcome = approvals.approve(plan_id, user="U0TL", slot="technical_lead")
+    assert [kind for kind, _ in owed(db, plan_id)] == [Kind.REDRAW, Kind.THREAD]
+    assert len(outcome.owed) == 2 and "approved as Technical Lead" in owed(db, plan_id)[1][1]
+    approvals.approve(plan_id, user="U0QA1", slot="qa")  # the redraw still waiting covers this one too
+    assert [kind for kind, _ in owed(db, plan_id)] == [Kind.REDRAW, Kind.THREAD, Kind.THREAD]
+    with pytest.raises(Forbidden):
+        approvals.approve(plan_id, user=AUTHOR)
+    assert len(owed(db, plan_id)) == 3  # a refusal owes nothing

@@ -136,19 +136,12 @@ def test_break_glass_approve_status_and_list(
 
     from bot.app import build_services
     from bot.config import Settings, load_config
-    from bot.notifier import ConsoleNotifier
-    from bot.planning import submit_plan
 
     services = build_services(Settings.from_env(), load_config(path))
-    plan = submit_plan(
-        db=services.db,
-        config=services.config,
-        notifier=ConsoleNotifier(write=lambda _: None),
-        env_name=None,
-        file_arg="058_messages_user_fk.sql",
-        author="U0AUTHOR",
-        channel_id="C0MIGRATE1",
-    )
+    plan = services.planner.submit(
+        env_name=None, file_arg="058_messages_user_fk.sql", author="U0AUTHOR", typed_in="C0MIGRATE1"
+    ).plan
+    assert plan is not None
     assert (
         main(["approve", str(plan.id), "--role", "qa", "--operator", "dana", "--reason", " "]) == EXIT_USAGE
     )
@@ -163,12 +156,17 @@ def test_break_glass_approve_status_and_list(
     assert status["given"][0]["via"] == "cli" and status["given"][0]["user"] == "dana"
     assert status["missing"] == ["technical_lead", "peer_review"]
     assert main(["list"]) == 0
-    assert "missing: Technical Lead, Peer Review" in capsys.readouterr().out
+    assert "\tawaiting approval\tmissing: Technical Lead, Peer Review" in capsys.readouterr().out
     assert (
         main(["approve", str(plan.id), "--role", "qa", "--operator", "eve", "--reason", "again"])
         == EXIT_USAGE
     )
     assert "QA already approved" in capsys.readouterr().err
+    reason = ["--reason", "again"]
+    assert main(["approve", str(plan.id), "--role", "technical_lead", "--operator", "dana", *reason]) == 2
+    assert "you already signed plan #1 as QA" in capsys.readouterr().err  # break-glass: one person, one slot
+    assert main(["repost", str(plan.id)]) == 0
+    assert "0 refused message(s) queued again" in capsys.readouterr().out
 
 
 def test_config_is_taken_before_or_after_the_command(

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from bot.app import Services, build_services
 from bot.config import Settings, load_config
-from handlers.app import build_app
-from handlers.server import EVENTS_PATH, wsgi_app
+from handlers.app import build_app, slack_group_members
+from handlers.server import EVENTS_PATH, Runtime, wsgi_app
+from handlers.slack_notifier import make_client
 from storage.models import ApprovalRecord, EventRecord, PlanRecord
 from tests.conftest import EXAMPLES
 from tests.slack.fake_api import FakeSlack
@@ -122,12 +123,17 @@ class RunningBot:
             }
 
 
-def write_config(tmp_path: Path, migrations: Path, **environment: Any) -> Path:
-    env = {"migrations_dir": str(migrations), "server_version_num": 180000, **environment}
+def write_config(
+    tmp_path: Path, migrations: Path, *, settings: dict[str, Any] | None = None, **environment: Any
+) -> Path:
+    """Production and staging on ``migrations``; ``environment`` keys go to production only, ``settings``
+    are top-level sections (``serve``, ``delivery``)."""
+    env = {"migrations_dir": str(migrations), "server_version_num": 180000}
     data = {
         "default_environment": "production",
-        "environments": {"production": env, "staging": dict(env)},
+        "environments": {"production": {**env, **environment}, "staging": env},
         "roles": ROLES,
+        **(settings or {}),
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -162,14 +168,20 @@ def start_bot(tmp_path: Path, fake: FakeSlack, config_path: Path, migrations: Pa
             "MIGRATE_BOT_CONFIG": str(config_path),
         }
     )
-    services = build_services(settings, load_config(config_path))
-    server = waitress.create_server(wsgi_app(build_app(services)), host="127.0.0.1", port=0, threads=4)
+    client = make_client(fake.token, fake.api_url)
+    services = build_services(settings, load_config(config_path), group_members=slack_group_members(client))
+    runtime = Runtime(services)
+    runtime.start()
+    server = waitress.create_server(
+        wsgi_app(build_app(services, client)), host="127.0.0.1", port=0, threads=4
+    )
     thread = threading.Thread(target=_serve, args=(server,), daemon=True)
     thread.start()
     try:
         yield RunningBot(f"http://127.0.0.1:{server.effective_port}{EVENTS_PATH}", services, fake, migrations)
     finally:
         server.close()
+        runtime.stop()
 
 
 @pytest.fixture

@@ -8,11 +8,17 @@ import json
 import time
 import urllib.error
 import urllib.request
+import uuid
 from typing import Any
 from urllib.parse import urlencode
 
 TEAM = {"id": "T0FAKE001", "domain": "fake"}
 APP_ID = "A0MIGRATE"
+
+
+def trigger_id() -> str:
+    """Slack gives every command, click and submission its own trigger id."""
+    return f"{int(time.time())}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}"
 
 
 def slash_command_body(
@@ -32,7 +38,7 @@ def slash_command_body(
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
             "response_url": response_url,
-            "trigger_id": f"{int(time.time())}.1.trigger",
+            "trigger_id": trigger_id(),
         }
     )
 
@@ -63,7 +69,7 @@ def block_actions_body(
             "channel_id": channel_id,
             "is_ephemeral": False,
         },
-        "trigger_id": f"{int(time.time())}.2.trigger",
+        "trigger_id": trigger_id(),
         "team": TEAM,
         "enterprise": None,
         "is_enterprise_install": False,
@@ -94,7 +100,7 @@ def view_submission_body(
         "user": _user(user_id),
         "api_app_id": APP_ID,
         "token": "verification-token-unused",
-        "trigger_id": f"{int(time.time())}.3.trigger",
+        "trigger_id": trigger_id(),
         "view": {
             "id": view_id,
             "team_id": TEAM["id"],

@@ -150,7 +150,8 @@ def test_slack_refusing_the_post_tells_the_user_and_keeps_the_plan(
     bot.command("plan 066_index_without_concurrently.sql")
     reply = bot.fake.wait_for_response()[0]
     assert reply["response_type"] == "ephemeral"
-    assert "not_in_channel" in reply["text"] and "/invite" in reply["text"]
+    assert "not posted: not_in_channel" in reply["text"] and "/invite" in reply["text"]
+    assert "`/migrate repost 1`" in reply["text"]
     assert bot.plan(1).state == "awaiting_approval"  # stored before it was announced
     assert bot.fake.token not in caplog.text and SECRET not in caplog.text
 

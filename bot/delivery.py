@@ -1,0 +1,230 @@
+"""The deliverer: sends what the outbox holds, in order per stream, once each, whatever Slack does.
+
+Only the leader process delivers (``storage.leader``), so two replicas never post the same message.
+A row is marked sent in the transaction that records where it landed; a crash between Slack's answer
+and that commit is the one window in which a message can be sent twice. Rate limits pause delivery
+for Slack's ``Retry-After``; other transient failures back off per row; a permanent refusal marks the
+row failed, puts it on the plan's timeline and blocks the rest of its stream until ``repost``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import timeline
+from bot.approvals import approval_status
+from bot.clock import Clock, system_clock
+from bot.config import BotConfig, DeliveryConfig
+from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Notifier, Part, PlanView
+from bot.outbox import Delivery, Kind
+from bot.redact import redact
+from bot.views import message_ref, plan_view
+from storage.db import Database
+from storage.leader import Leadership
+from storage.models import OutboxRecord, PlanRecord, aware
+
+log = logging.getLogger(__name__)
+
+# How often a deliverer with nothing due looks for rows other processes (the CLI) wrote.
+POLL_SECONDS = 1.0
+
+
+class _Blocked(Exception):
+    """The row needs its plan's message, which is not posted (refused, waiting for a repost)."""
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    row: OutboxRecord
+    plan: PlanRecord | None
+    view: PlanView | None
+
+
+class Deliverer:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        config: BotConfig,
+        notifier: Notifier,
+        clock: Clock = system_clock,
+        settings: DeliveryConfig | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.notifier = notifier
+        self.clock = clock
+        self.settings = settings or config.delivery
+        self._wake = threading.Event()
+        self._paused_until: datetime | None = None
+        self._lock = threading.Lock()  # one pass at a time, whichever thread asks
+
+    def wake(self) -> None:
+        """Something was committed to the outbox: look now rather than at the next poll."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event, leadership: Leadership) -> None:
+        """Deliver until ``stop`` is set, whenever this process is the leader."""
+        while not stop.is_set():
+            if leadership.acquire():
+                try:
+                    self.deliver_due()
+                except Exception:  # the store is down, say: keep the thread alive and try again
+                    log.exception("outbox delivery pass failed")
+            self._wake.wait(self._idle_seconds())
+            self._wake.clear()
+
+    def deliver_due(self, plan_id: int | None = None) -> int:
+        """Send every row that is due, stream by stream, until none is; returns how many were sent."""
+        sent = 0
+        with self._lock:
+            while True:
+                progressed = False
+                for row in self._due_heads(plan_id):
+                    if self._paused():
+                        return sent
+                    if self._attempt(row):
+                        sent += 1
+                        progressed = True
+                if not progressed:
+                    return sent
+
+    def _paused(self) -> bool:
+        return self._paused_until is not None and self.clock() < self._paused_until
+
+    def _idle_seconds(self) -> float:
+        if self._paused_until is None:
+            return POLL_SECONDS
+        return min(POLL_SECONDS, max(0.0, (self._paused_until - self.clock()).total_seconds()))
+
+    def _due_heads(self, plan_id: int | None) -> list[OutboxRecord]:
+        """The oldest pending row of each stream, when its time has come."""
+        with self.db.session() as session:
+            query = select(OutboxRecord).where(OutboxRecord.state == Delivery.PENDING.value)
+            if plan_id is not None:
+                query = query.where(OutboxRecord.plan_id == plan_id)
+            rows = session.scalars(query.order_by(OutboxRecord.id)).all()
+        heads: dict[str, OutboxRecord] = {}
+        for row in rows:
+            heads.setdefault(row.stream, row)
+        now = self.clock()
+        return [row for row in heads.values() if aware(row.not_before) <= now]
+
+    def _load(self, row: OutboxRecord) -> _Loaded:
+        with self.db.session() as session:
+            plan = session.get(PlanRecord, row.plan_id) if row.plan_id is not None else None
+            if plan is None:
+                return _Loaded(row, None, None)
+            return _Loaded(row, plan, plan_view(self.config, plan, approval_status(self.config, plan)))
+
+    def _attempt(self, row: OutboxRecord) -> bool:
+        """Send one row; True when it was delivered."""
+        try:
+            loaded = self._load(row)
+            ref = self._send(loaded)
+        except _Blocked:
+            return False
+        except DeliveryDeferred as deferred:
+            self._defer(row, deferred)
+            return False
+        except DeliveryFailed as failed:
+            self._fail(row, failed.reason)
+            return False
+        except Exception as err:  # a bug, or a plan that can no longer be drawn: never retried blindly
+            log.exception("outbox row %s (%s) cannot be delivered", row.id, row.kind)
+            self._fail(row, f"{type(err).__name__}: {err}"[:200])
+            return False
+        self._mark_sent(row, ref)
+        return True
+
+    def _send(self, loaded: _Loaded) -> MessageRef | None:
+        row, plan, view = loaded.row, loaded.plan, loaded.view
+        kind, payload = Kind(row.kind), row.payload
+        if kind is Kind.EPHEMERAL:
+            self.notifier.post_ephemeral(
+                channel=payload["channel"], user=payload["user"], text=payload["text"]
+            )
+            return None
+        if plan is None or view is None:
+            raise DeliveryFailed("plan_not_found")
+        ref = message_ref(plan)
+        if kind is Kind.PLAN:
+            if ref is not None:  # posted already (a repost of a plan whose message exists)
+                return ref
+            assert plan.channel_id is not None
+            return self.notifier.post_plan(view, channel=plan.channel_id)
+        if ref is None:
+            raise _Blocked
+        if kind is Kind.PART:
+            self.notifier.post_part(view, ref, Part(payload["part"]))
+        elif kind is Kind.THREAD:
+            self.notifier.post_in_thread(ref, payload["text"])
+        elif kind is Kind.REDRAW:
+            self.notifier.update_plan(view, ref)
+        elif kind is Kind.LINK:
+            self.notifier.post_link(view, ref, channel=payload["channel"])
+        return None
+
+    @contextmanager
+    def _stored(self, row: OutboxRecord) -> Iterator[tuple[Session, OutboxRecord]]:
+        """The row as stored, in a transaction of its own, to record what became of it."""
+        with self.db.session() as session:
+            stored = session.get(OutboxRecord, row.id)
+            assert stored is not None
+            yield session, stored
+
+    def _mark_sent(self, row: OutboxRecord, ref: MessageRef | None) -> None:
+        with self._stored(row) as (session, stored):
+            stored.state, stored.sent_at, stored.last_error = Delivery.SENT.value, self.clock(), None
+            if row.kind == Kind.PLAN.value and ref is not None and row.plan_id is not None:
+                plan = session.get(PlanRecord, row.plan_id)
+                assert plan is not None
+                if plan.message_ts is None:
+                    plan.channel_id, plan.message_ts = ref.channel, ref.ts
+                    timeline.record(
+                        session,
+                        plan_id=plan.id,
+                        actor="bot",
+                        kind="announced",
+                        message=f"posted in {ref.channel}",
+                        data={"channel": ref.channel, "ts": ref.ts},
+                    )
+
+    def _defer(self, row: OutboxRecord, deferred: DeliveryDeferred) -> None:
+        now = self.clock()
+        if now - aware(row.created_at) >= timedelta(hours=self.settings.give_up_after_hours):
+            self._fail(row, f"gave up after {self.settings.give_up_after_hours:g} h: {deferred.reason}")
+            return
+        attempts = row.attempts + 1
+        if deferred.retry_after is not None:
+            wait = deferred.retry_after
+            self._paused_until = now + timedelta(seconds=wait)  # a rate limit holds for every stream
+        else:
+            wait = min(self.settings.retry_max_seconds, 2.0 ** (attempts - 1))
+        log.info("outbox row %s (%s) deferred %.1fs: %s", row.id, row.kind, wait, deferred.reason)
+        with self._stored(row) as (_, stored):
+            stored.attempts, stored.last_error = attempts, redact(deferred.reason)
+            stored.not_before = now + timedelta(seconds=wait)
+
+    def _fail(self, row: OutboxRecord, reason: str) -> None:
+        log.warning("outbox row %s (%s) failed for good: %s", row.id, row.kind, reason)
+        with self._stored(row) as (session, stored):
+            stored.state, stored.attempts = Delivery.FAILED.value, row.attempts + 1
+            stored.last_error = redact(reason)
+            if row.plan_id is not None:
+                timeline.record(
+                    session,
+                    plan_id=row.plan_id,
+                    actor="bot",
+                    kind="delivery_failed",
+                    message=f"Slack refused the {row.kind} message: {reason}",
+                    data={"outbox_id": row.id, "kind": row.kind, "error": reason},
+                )

@@ -1,0 +1,178 @@
+"""Messages owed to Slack, written in the same transaction as the change they report.
+
+A decision that commits owes its announcement; one that rolls back owes nothing. Nothing here talks to
+Slack: ``bot.delivery`` sends the rows, in order per stream (a plan's message and its thread; one
+person's private notes), once each, after a restart too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.clock import Clock, system_clock
+from bot.notifier import Part
+from bot.redact import redact_value
+from storage.db import Database
+from storage.models import OutboxRecord, PlanRecord
+
+TOPIC = "outbox"
+# Slack errors that an invitation fixes, so the hint can say so.
+NOT_A_MEMBER = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+
+
+class Kind(StrEnum):
+    PLAN = "plan"  # the plan's message, drawn from its state when delivered
+    PART = "part"  # SQL, rollback or checklist in the plan's thread
+    THREAD = "thread"  # a line of news in the plan's thread
+    REDRAW = "redraw"  # the plan's message drawn again from its current state
+    LINK = "link"  # a pointer to the plan from the channel where it was asked for
+    EPHEMERAL = "ephemeral"  # a note only one person sees
+
+
+class Delivery(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+def plan_stream(plan_id: int) -> str:
+    return f"plan:{plan_id}"
+
+
+class Outbox:
+    """Writes what is owed; every method takes the caller's session so it commits with the change."""
+
+    def __init__(self, clock: Clock = system_clock) -> None:
+        self.clock = clock
+
+    def _add(
+        self,
+        session: Session,
+        kind: Kind,
+        stream: str,
+        *,
+        plan_id: int | None = None,
+        key: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> int:
+        now = self.clock()
+        row = OutboxRecord(
+            plan_id=plan_id,
+            stream=stream,
+            kind=kind.value,
+            key=key,
+            payload=redact_value(payload or {}),  # what the bot will say is stored as it will be said
+            state=Delivery.PENDING.value,
+            attempts=0,
+            not_before=now,
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        Database.notify(session, TOPIC)
+        return row.id
+
+    def announce_plan(self, session: Session, plan: PlanRecord, *, typed_in: str | None) -> list[int]:
+        """The plan in its channel, then its SQL, rollback and checklist in its thread, and a pointer from
+        the channel where it was asked for when that is another one."""
+        if plan.channel_id is None:
+            return []
+        stream = plan_stream(plan.id)
+        ids = [self._add(session, Kind.PLAN, stream, plan_id=plan.id, key=f"plan:{plan.id}:post")]
+        ids += [
+            self._add(session, Kind.PART, stream, plan_id=plan.id, payload={"part": part.value})
+            for part in Part
+        ]
+        if typed_in and typed_in != plan.channel_id:
+            ids.append(self._add(session, Kind.LINK, stream, plan_id=plan.id, payload={"channel": typed_in}))
+        return ids
+
+    def thread(self, session: Session, plan: PlanRecord, text: str) -> list[int]:
+        """A line of news in the plan's thread (bot markup: mentions, quoted free text)."""
+        if plan.channel_id is None:
+            return []
+        return [
+            self._add(session, Kind.THREAD, plan_stream(plan.id), plan_id=plan.id, payload={"text": text})
+        ]
+
+    def redraw(self, session: Session, plan: PlanRecord) -> list[int]:
+        """Draw the plan's message again; a redraw still waiting covers this one (it draws what is
+        current when it is sent), so a burst of clicks costs Slack one update."""
+        if plan.channel_id is None:
+            return []
+        waiting = session.scalar(
+            select(OutboxRecord.id).where(
+                OutboxRecord.stream == plan_stream(plan.id),
+                OutboxRecord.kind == Kind.REDRAW.value,
+                OutboxRecord.state == Delivery.PENDING.value,
+            )
+        )
+        if waiting is not None:
+            return [waiting]
+        return [self._add(session, Kind.REDRAW, plan_stream(plan.id), plan_id=plan.id)]
+
+    def ephemeral(
+        self, session: Session, *, channel: str, user: str, text: str, plan_id: int | None = None
+    ) -> list[int]:
+        payload = {"channel": channel, "user": user, "text": text}
+        return [self._add(session, Kind.EPHEMERAL, f"user:{user}", plan_id=plan_id, payload=payload)]
+
+    def unsent(self, session: Session, ids: Sequence[int]) -> list[OutboxRecord]:
+        """Those of ``ids`` not delivered yet (pending or failed)."""
+        if not ids:
+            return []
+        return list(
+            session.scalars(
+                select(OutboxRecord)
+                .where(OutboxRecord.id.in_(ids), OutboxRecord.state != Delivery.SENT.value)
+                .order_by(OutboxRecord.id)
+            )
+        )
+
+    def problems(self, session: Session, plan: PlanRecord) -> list[str]:
+        """What a plan's status must admit about its messages: refused ones, and how to fix them."""
+        rows = session.scalars(
+            select(OutboxRecord)
+            .where(OutboxRecord.plan_id == plan.id, OutboxRecord.state != Delivery.SENT.value)
+            .order_by(OutboxRecord.id)
+        ).all()
+        return delivery_problems(plan.id, rows)
+
+    def repost(self, session: Session, plan: PlanRecord) -> int:
+        """Try every refused message of the plan again (after the bot was invited, say); returns how many."""
+        rows = session.scalars(
+            select(OutboxRecord).where(
+                OutboxRecord.plan_id == plan.id, OutboxRecord.state == Delivery.FAILED.value
+            )
+        ).all()
+        now = self.clock()
+        for row in rows:
+            row.state, row.attempts, row.not_before, row.last_error = Delivery.PENDING.value, 0, now, None
+        if rows:
+            Database.notify(session, TOPIC)
+        return len(rows)
+
+
+def delivery_problems(plan_id: int, rows: Sequence[OutboxRecord]) -> list[str]:
+    failed = [r for r in rows if r.state == Delivery.FAILED.value]
+    waiting = [r for r in rows if r.state == Delivery.PENDING.value and r.attempts > 0]
+    lines = []
+    if failed:
+        errors = sorted({r.last_error or "unknown error" for r in failed})
+        what = (
+            "Plan message" if any(r.kind == Kind.PLAN.value for r in failed) else f"{len(failed)} message(s)"
+        )
+        hint = "invite the bot (`/invite @migrate-bot`), then " if NOT_A_MEMBER & set(errors) else ""
+        lines.append(f"⚠️ {what} not posted: {', '.join(errors)}; {hint}`/migrate repost {plan_id}`")
+    if waiting:
+        errors = sorted({r.last_error or "no answer" for r in waiting})
+        lines.append(
+            f"⏳ {len(waiting)} message(s) waiting for Slack ({', '.join(errors)}); "
+            "they are sent as soon as Slack accepts them"
+        )
+    return lines
