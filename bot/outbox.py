@@ -160,7 +160,7 @@ class Outbox:
 
 def delivery_problems(plan_id: int, rows: Sequence[OutboxRecord]) -> list[str]:
     failed = [r for r in rows if r.state == Delivery.FAILED.value]
-    waiting = [r for r in rows if r.state == Delivery.PENDING.value and r.attempts > 0]
+    waiting = [r for r in rows if r.state == Delivery.PENDING.value]
     lines = []
     if failed:
         errors = sorted({r.last_error or "unknown error" for r in failed})
@@ -170,9 +170,13 @@ def delivery_problems(plan_id: int, rows: Sequence[OutboxRecord]) -> list[str]:
         hint = "invite the bot (`/invite @migrate-bot`), then " if NOT_A_MEMBER & set(errors) else ""
         lines.append(f"⚠️ {what} not posted: {', '.join(errors)}; {hint}`/migrate repost {plan_id}`")
     if waiting:
-        errors = sorted({r.last_error or "no answer" for r in waiting})
         lines.append(
-            f"⏳ {len(waiting)} message(s) waiting for Slack ({', '.join(errors)}); "
+            f"⏳ {len(waiting)} message(s) waiting for Slack ({waiting_reasons(waiting)}); "
             "they are sent as soon as Slack accepts them"
         )
     return lines
+
+
+def waiting_reasons(rows: Sequence[OutboxRecord]) -> str:
+    """Why messages are still waiting: what Slack last said, or that it has not been asked yet."""
+    return ", ".join(sorted({r.last_error for r in rows if r.last_error})) or "queued"

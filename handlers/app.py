@@ -7,6 +7,7 @@ sent at once instead of after Bolt's polling of a shared executor that the work 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,16 @@ from handlers import commands, reviews
 from handlers.errors import ack_error
 
 ANYTHING = re.compile(".*")
+
+
+class _OwnClient(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that the client we pass wins: it is meant to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+logging.getLogger("slack_bolt.App").addFilter(_OwnClient())
 
 
 def slack_group_members(client: WebClient) -> GroupMembers:

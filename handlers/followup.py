@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt import Respond
 
 from bot.app import Services
-from bot.outbox import Delivery, delivery_problems
+from bot.outbox import Delivery, delivery_problems, waiting_reasons
 from bot.workers import WorkPool
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,7 @@ def _check(services: Services, owed: list[int], tell: Tell, plan_id: int, done: 
         if any(r.state == Delivery.FAILED.value for r in rows):
             tell(f"{done}, but Slack refused to show it.\n" + "\n".join(delivery_problems(plan_id, rows)))
             return
-        reasons = ", ".join(sorted({r.last_error or "not sent yet" for r in rows}))
-        tell(f"{done}; {pending} ({reasons}).")
+        tell(f"{done}; {pending} ({waiting_reasons(rows)}).")
     except Exception:
         log.exception("could not follow up on plan #%s", plan_id)
 

@@ -184,7 +184,8 @@ def test_a_refusal_waits_for_a_repost_and_blocks_only_its_own_stream(
         problems = services.outbox.problems(session, plan)
     assert problems == [
         f"⚠️ Plan message not posted: channel_not_found; invite the bot (`/invite @migrate-bot`), then "
-        f"`/migrate repost {first}`"
+        f"`/migrate repost {first}`",
+        "⏳ 3 message(s) waiting for Slack (queued); they are sent as soon as Slack accepts them",
     ]
     services.approvals.approve(first, user="U0TL", slot="technical_lead")
     assert sender.deliver_due() == 0  # the thread cannot go before the plan
