@@ -15,7 +15,6 @@ from bot.planning import Planner
 from bot.policy import load_policy
 from bot.redact import RedactingFilter
 from bot.roles import GroupMembers, RoleDirectory
-from bot.workers import WorkPool
 from storage.db import Database
 
 
@@ -66,13 +65,6 @@ class Services:
     outbox: Outbox
     approvals: Approvals
     planner: Planner
-    work: WorkPool  # slow work: planning
-    decisions: WorkPool  # quick work: clicks, modals, status
-
-    def close(self, *, timeout: float = 0) -> None:
-        """Stop the pools, letting their jobs finish for up to ``timeout`` seconds."""
-        for pool in (self.work, self.decisions):
-            pool.shutdown(timeout=timeout)
 
 
 def build_services(
@@ -81,14 +73,17 @@ def build_services(
     *,
     group_members: GroupMembers | None = None,
     clock: Clock = system_clock,
+    upgrade: bool = True,
 ) -> Services:
-    """Open the bot's store, bring its schema up to date, and wire the services on it.
+    """Open the bot's store, bring its schema up to date (unless ``upgrade`` is off: a worker process,
+    whose parent did it), and wire the services on it.
 
     ``group_members`` reads a Slack user group's members; without it (the CLI, the demo) roles come
     from user ids only.
     """
     db = Database(settings.database_url)
-    db.upgrade()
+    if upgrade:
+        db.upgrade()
     deps = Deps(db, config, RoleDirectory(config.roles, group_members), Outbox(clock), clock)
     return Services(
         settings=settings,
@@ -99,6 +94,4 @@ def build_services(
         outbox=deps.outbox,
         approvals=Approvals(deps),
         planner=Planner(deps),
-        work=WorkPool("work", config.serve.workers),
-        decisions=WorkPool("decisions", config.serve.decision_workers),
     )

@@ -223,14 +223,14 @@ def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from handlers.app import slack_group_members
     from handlers.server import serve
+    from storage.db import Database
 
     config = load_bot_config(settings, args.config)
     client = _connect_slack(settings)
-    services = build_services(settings, config, group_members=slack_group_members(client))
+    Database(settings.database_url).upgrade()  # a store that cannot be opened is an answer, not a log
     configure_logging(settings)
-    serve(services, client)
+    serve(settings, config, client)
     return 0
 
 

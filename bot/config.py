@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -126,16 +126,20 @@ class ServeConfig(_Model):
     behind the bot's own work, and clicks never wait behind planning.
 
     - ``http_threads`` (16): threads that verify and acknowledge Slack's requests (waitress);
-    - ``workers`` (4): the bot's own pool for slow work: planning, runbook steps;
-    - ``decision_workers`` (4): the bot's own pool for clicks, modals, status and list;
+    - ``workers`` (2): the bot's own pool for slow work: planning, runbook steps;
+    - ``decision_workers`` (2): the bot's own pool for clicks, modals, status and list;
     - ``modal_deadline_seconds`` (1.5): how long a modal submission may be decided inside its
-      acknowledgement, which Slack must have within 3 seconds.
+      acknowledgement, which Slack must have within 3 seconds;
+    - ``isolation`` (processes): the pools are processes of their own, so no work (a 10 MB file
+      parsed in C holds Python's interpreter lock for seconds) can slow an acknowledgement; ``threads``
+      keeps everything in one process (tests, small setups).
     """
 
     http_threads: int = Field(default=16, ge=1)
-    workers: int = Field(default=4, ge=1)
-    decision_workers: int = Field(default=4, ge=1)
+    workers: int = Field(default=2, ge=1)
+    decision_workers: int = Field(default=2, ge=1)
     modal_deadline_seconds: float = Field(default=1.5, gt=0, lt=3)
+    isolation: Literal["processes", "threads"] = "processes"
 
 
 class DeliveryConfig(_Model):

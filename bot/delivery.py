@@ -98,12 +98,16 @@ class Deliverer:
                     return sent
 
     def _paused(self) -> bool:
-        return self._paused_until is not None and self.clock() < self._paused_until
+        if self._paused_until is not None and self.clock() >= self._paused_until:
+            self._paused_until = None
+        return self._paused_until is not None
 
     def _idle_seconds(self) -> float:
-        if self._paused_until is None:
+        """Until the next poll, or the end of a rate-limit pause when that comes first."""
+        if not self._paused():
             return POLL_SECONDS
-        return min(POLL_SECONDS, max(0.0, (self._paused_until - self.clock()).total_seconds()))
+        assert self._paused_until is not None
+        return min(POLL_SECONDS, (self._paused_until - self.clock()).total_seconds())
 
     def _due_heads(self, plan_id: int | None) -> list[OutboxRecord]:
         """The oldest pending row of each stream, when its time has come."""

@@ -117,7 +117,6 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
         say(f"  {name:<{width}}  {level.label:<6}  {hazards:>2} hazard(s)  rollback {rollback}")
     say(f"\n{len(summary)} plans stored in {settings.database_url}")
     walk_approvals(services, deliverer, plan_ids[APPROVAL_WALK], say)
-    services.close()
     if keep:
         say(f"Embedded server left running; data in {data_dir}; DSN {dsn}")
     return 0

@@ -15,10 +15,10 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
-from bot.app import Services
-from bot.roles import GroupMembers
+from bot.config import BotConfig, Settings
 from handlers import commands, reviews
 from handlers.errors import ack_error
+from handlers.worker import Pools
 
 ANYTHING = re.compile(".*")
 
@@ -33,20 +33,11 @@ class _OwnClient(logging.Filter):
 logging.getLogger("slack_bolt.App").addFilter(_OwnClient())
 
 
-def slack_group_members(client: WebClient) -> GroupMembers:
-    """Members of a Slack user group (``usergroups.users.list``), for the role directory."""
-
-    def group_members(group: str) -> list[str]:
-        return list(client.usergroups_users_list(usergroup=group)["users"])
-
-    return group_members
-
-
-def _provide(services: Services) -> Callable[..., BoltResponse]:
-    """Middleware that hands every listener the services, as ``context["services"]``."""
+def _provide(config: BotConfig, pools: Pools) -> Callable[..., BoltResponse]:
+    """Middleware that hands every listener the config and the pools (``context["config"]``, …)."""
 
     def middleware(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
-        context["services"] = services
+        context["config"], context["pools"] = config, pools
         return next()
 
     return middleware
@@ -57,9 +48,8 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def build_app(services: Services, client: WebClient) -> App:
-    """A Bolt app wired to the services, calling Slack through ``client``."""
-    settings = services.settings
+def build_app(settings: Settings, config: BotConfig, pools: Pools, client: WebClient) -> App:
+    """A Bolt app that acknowledges and hands the work to ``pools``; Bolt calls Slack through ``client``."""
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value()
@@ -69,7 +59,7 @@ def build_app(services: Services, client: WebClient) -> App:
         request_verification_enabled=settings.slack_app_token is None,
         process_before_response=True,
     )
-    app.use(_provide(services))
+    app.use(_provide(config, pools))
     app.error(ack_error)
     commands.register(app)
     reviews.register(app)

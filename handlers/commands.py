@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
-from slack_sdk import WebClient
 
 from bot.app import Services
+from bot.config import BotConfig
 from bot.markup import quote
 from bot.plans import get_plan
 from bot.states import PlanState
@@ -24,6 +24,7 @@ from handlers.blocks import help_blocks, list_text, status_text
 from handlers.errors import replies_errors
 from handlers.followup import by_response, follow_up
 from handlers.slack_notifier import SlackNotifier
+from handlers.worker import Pools, Worker
 
 # verb -> (allowed argument counts, usage)
 USAGE = {
@@ -66,10 +67,9 @@ def request_key(command: dict[str, Any]) -> str:
     return f"command:{trigger}"
 
 
-def migrate_command(
-    ack: Ack, command: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
-) -> None:
-    services: Services = context["services"]
+def migrate_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> None:
+    config: BotConfig = context["config"]
+    pools: Pools = context["pools"]
     inv = parse(command.get("text", ""))
     if inv.verb not in USAGE:
         extra = None if inv.verb == "help" else f":warning: Unknown command `{quote(inv.verb[:50])}`."
@@ -82,24 +82,22 @@ def migrate_command(
     if any(len(arg) > MAX_ARGUMENT for arg in inv.args):
         ack(text=f":warning: An argument is longer than {MAX_ARGUMENT} characters; no file has such a name.")
         return
-    pool = services.work if inv.verb == "plan" else services.decisions
+    pool = pools.work if inv.verb == "plan" else pools.decisions
     waiting = pool.waiting
     queued = f" (queued behind {waiting} other request(s))" if waiting else ""
     if inv.verb == "plan":
-        env = inv.args[1] if len(inv.args) > 1 else services.config.default_environment
+        env = inv.args[1] if len(inv.args) > 1 else config.default_environment
         ack(text=f"Planning `{quote(inv.args[0])}` for {quote(env)}…{queued}")
     elif queued:
         ack(text=f"⏳ Queued{queued}; the answer follows.")
     else:
         ack()
-    job = JOBS[inv.verb]
-    pool.submit(job, services=services, args=inv.args, command=command, respond=respond, client=client)
+    pool.submit(JOBS[inv.verb], args=inv.args, command=command, response_url=command["response_url"])
 
 
 @replies_errors
-def plan_job(
-    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
-) -> None:
+def plan_job(worker: Worker, *, args: list[str], command: dict[str, Any], respond: Respond) -> None:
+    services = worker.services
     submission = services.planner.submit(
         env_name=args[1] if len(args) > 1 else None,
         file_arg=args[0],
@@ -111,7 +109,7 @@ def plan_job(
     if submission.duplicate or plan is None:
         return
     if submission.unchanged:
-        text = _unchanged_text(services, SlackNotifier(client), plan.id)
+        text = _unchanged_text(services, SlackNotifier(worker.client), plan.id)
         respond(text=text, response_type="ephemeral", replace_original=False)
         return
     follow_up(
@@ -137,9 +135,8 @@ def _unchanged_text(services: Services, notifier: SlackNotifier, plan_id: int) -
 
 
 @replies_errors
-def status_job(
-    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
-) -> None:
+def status_job(worker: Worker, *, args: list[str], command: dict[str, Any], respond: Respond) -> None:
+    services = worker.services
     plan, status = services.approvals.status(args[0])
     with services.db.session() as session:
         problems = services.outbox.problems(session, plan)
@@ -147,9 +144,8 @@ def status_job(
 
 
 @replies_errors
-def list_job(
-    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
-) -> None:
+def list_job(worker: Worker, *, args: list[str], command: dict[str, Any], respond: Respond) -> None:
+    services = worker.services
     views = [
         plan_view(services.config, plan, status)
         for plan, status in services.approvals.open_plans(command["channel_id"])
@@ -158,9 +154,8 @@ def list_job(
 
 
 @replies_errors
-def repost_job(
-    *, services: Services, args: list[str], command: dict[str, Any], respond: Respond, client: WebClient
-) -> None:
+def repost_job(worker: Worker, *, args: list[str], command: dict[str, Any], respond: Respond) -> None:
+    services = worker.services
     with services.db.session() as session:
         plan = get_plan(session, args[0])
         count = services.outbox.repost(session, plan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -21,6 +22,9 @@ from bot.markup import quote_message
 from bot.redact import redact_value
 
 log = logging.getLogger(__name__)
+
+# A click that waited this long for a worker is told why nothing happened meanwhile.
+BUSY_NOTICE_SECONDS = 3.0
 
 
 def apology(where: str, error: BaseException) -> str:
@@ -39,14 +43,23 @@ def redacting(respond: Respond) -> Respond:
 
 
 def replies_errors(func: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a job that takes ``respond`` (keyword): what it says is masked, its failures reach the person
-    who asked."""
+    """Make a job of ``func(worker, *, respond, …)``: it is called with the request's ``response_url``
+    (a string pickles; a Respond need not), answers through it masked, and its failures reach the person
+    who asked. Given ``queued_at`` (when a click was queued: its ack could not say so), a job that
+    waited long in a busy queue first says so, since the clicker saw nothing happen meanwhile."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        respond = kwargs["respond"] = redacting(kwargs["respond"])
+    def wrapper(worker: Any, /, *, response_url: str, queued_at: float | None = None, **kwargs: Any) -> None:
+        respond = redacting(Respond(response_url=response_url))
+        waited = time.time() - queued_at if queued_at is not None else 0.0
+        if waited >= BUSY_NOTICE_SECONDS:
+            respond(
+                text=f"⏳ The bot was busy: your click waited {waited:.0f} s in its queue; handling it now.",
+                response_type="ephemeral",
+                replace_original=False,
+            )
         try:
-            func(*args, **kwargs)
+            func(worker, respond=respond, **kwargs)
         except UserError as err:
             respond(
                 text=f":warning: {quote_message(str(err))}", response_type="ephemeral", replace_original=False

@@ -1,4 +1,4 @@
-"""Telling people the truth about what Slack has not shown yet, and handing work to the work path.
+"""Telling people the truth about what Slack has not shown yet.
 
 A decision is stored before Slack hears of it; when the outbox has not delivered its announcement a few
 seconds later (Slack rate limits, is down, or refused), the person who caused it is told so, instead
@@ -10,13 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from slack_bolt import Respond
 
 from bot.app import Services
 from bot.outbox import Delivery, delivery_problems, waiting_reasons
-from bot.workers import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +31,6 @@ def by_response(respond: Respond) -> Tell:
         respond(text=text, response_type="ephemeral", replace_original=False)
 
     return tell
-
-
-def submit(pool: WorkPool, tell: Tell, job: Callable[..., None], /, **kwargs: Any) -> None:
-    """Queue ``job`` on the work path; when the pool is busy, say so at once rather than go quiet."""
-    waiting = pool.waiting
-    pool.submit(job, **kwargs)
-    if waiting:
-        note = f"⏳ Queued behind {waiting} other request(s); the bot will answer as soon as it gets to it."
-        threading.Thread(target=_quietly, args=(tell, note), daemon=True).start()
 
 
 def follow_up(
@@ -69,10 +58,3 @@ def _check(services: Services, owed: list[int], tell: Tell, plan_id: int, done: 
         tell(f"{done}; {pending} ({waiting_reasons(rows)}).")
     except Exception:
         log.exception("could not follow up on plan #%s", plan_id)
-
-
-def _quietly(tell: Tell, text: str) -> None:
-    try:
-        tell(text)
-    except Exception:
-        log.exception("could not tell that a request is queued")

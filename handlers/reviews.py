@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,23 +19,23 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from bot.app import Services
-from bot.approvals import Approvals, Outcome
+from bot.approvals import Outcome
 from bot.errors import UserError
 from bot.markup import quote_message
 from bot.plans import get_plan
 from bot.roles import RoleLookupDeferred
+from bot.workers import Job, WorkPool
 from handlers.blockkit import validate_view
 from handlers.blocks import approve_as_modal, changes_modal, reject_modal
 from handlers.errors import replies_errors
-from handlers.followup import Tell, by_response, follow_up, submit
+from handlers.followup import Tell, by_response, follow_up
 from handlers.ids import Modal, ModalInput, PlanAction
+from handlers.worker import Worker
 
 log = logging.getLogger(__name__)
 
 # Slack shows this much of an error under a modal's input.
 MODAL_ERROR_LENGTH = 300
-
-Decide = Callable[[Approvals], Outcome]
 
 
 def click_key(body: dict[str, Any]) -> str:
@@ -77,66 +78,47 @@ def _follow_up(services: Services, outcome: Outcome, tell: Tell) -> None:
 # --- buttons ---------------------------------------------------------------------------------------
 
 
-def _queue(
-    job: Callable[..., None],
-    ack: Ack,
-    body: dict[str, Any],
-    context: BoltContext,
-    respond: Respond,
-    client: WebClient,
-) -> None:
+def _queue(job: Job, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     ack()
-    services: Services = context["services"]
-    submit(
-        services.decisions,
-        by_response(respond),
-        job,
-        services=services,
-        body=body,
-        client=client,
-        respond=respond,
+    context["pools"].decisions.submit(
+        job, body=body, response_url=body["response_url"], queued_at=time.time()
     )
 
 
-def approve_clicked(
-    ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
-) -> None:
-    _queue(approve_job, ack, body, context, respond, client)
+def approve_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    _queue(approve_job, ack, body, context)
 
 
 @replies_errors
-def approve_job(*, services: Services, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+def approve_job(worker: Worker, *, body: dict[str, Any], respond: Respond) -> None:
+    services = worker.services
     user, plan_id = body["user"]["id"], body["actions"][0]["value"]
     slots = services.approvals.eligible_slots(plan_id, user)
     if len(slots) > 1:
-        _open(client, body["trigger_id"], approve_as_modal(int(plan_id), slots))
+        _open(worker.client, body["trigger_id"], approve_as_modal(int(plan_id), slots))
         return
     slot = slots[0].name if slots else None  # none: approve() says precisely why not
     outcome = services.approvals.approve(plan_id, user=user, slot=slot, action_key=click_key(body))
     _follow_up(services, outcome, by_response(respond))
 
 
-MODALS: dict[
-    str, tuple[Callable[[Approvals], Callable[[str, str], None]], Callable[[int], dict[str, Any]]]
-] = {
-    PlanAction.REJECT: (lambda a: a.check_reject, reject_modal),
-    PlanAction.REQUEST_CHANGES: (lambda a: a.check_request_changes, changes_modal),
+MODALS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
+    PlanAction.REJECT: ("check_reject", reject_modal),
+    PlanAction.REQUEST_CHANGES: ("check_request_changes", changes_modal),
 }
 
 
-def modal_button_clicked(
-    ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond, client: WebClient
-) -> None:
+def modal_button_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     """Reject and Request changes: the modal opens once the server agrees the clicker may use it."""
-    _queue(modal_job, ack, body, context, respond, client)
+    _queue(modal_job, ack, body, context)
 
 
 @replies_errors
-def modal_job(*, services: Services, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+def modal_job(worker: Worker, *, body: dict[str, Any], respond: Respond) -> None:
     action = body["actions"][0]
     check, modal = MODALS[action["action_id"]]
-    check(services.approvals)(action["value"], body["user"]["id"])
-    _open(client, body["trigger_id"], modal(int(action["value"])))
+    getattr(worker.services.approvals, check)(action["value"], body["user"]["id"])
+    _open(worker.client, body["trigger_id"], modal(int(action["value"])))
 
 
 # --- modals ----------------------------------------------------------------------------------------
@@ -146,104 +128,96 @@ def _input(view: dict[str, Any], block: ModalInput) -> Any:
     return view["state"]["values"][block][block]
 
 
-def _decide_in_ack(
-    ack: Ack, services: Services, body: dict[str, Any], block: ModalInput, decide: Decide
-) -> None:
-    """Decide with cached roles under the deadline: a refusal stays in the modal; otherwise the modal
-    closes and the rest (a Slack lookup, a slow store) finishes on the pool, answered privately."""
-    fast = services.approvals.using(services.roles.cached_only())
-    future = services.decisions.submit(decide, fast)
+def decide_job(worker: Worker, *, body: dict[str, Any], value: str, cached: bool) -> None:
+    """Decide a modal submission. ``cached``: inside the ack, with cached roles (a group never read
+    raises RoleLookupDeferred) and refusals raised for the modal; otherwise refusals are told privately."""
+    services = worker.services
+    approvals = services.approvals.using(services.roles.cached_only()) if cached else services.approvals
+    user, plan_id, key = body["user"]["id"], body["view"]["private_metadata"], view_key(body)
+    tell = _privately(services, plan_id, user)
     try:
-        outcome = future.result(timeout=services.config.serve.modal_deadline_seconds)
-    except RoleLookupDeferred:
-        ack()
-        services.decisions.submit(_decide_later, services, body, decide)
-        return
+        match body["view"]["callback_id"]:
+            case Modal.APPROVE_AS:
+                outcome = approvals.approve(plan_id, user=user, slot=value or None, action_key=key)
+            case Modal.REJECT:
+                outcome = approvals.reject(plan_id, user=user, reason=value, action_key=key)
+            case _:
+                outcome = approvals.request_changes(plan_id, user=user, comment=value, action_key=key)
     except UserError as err:
-        ack(response_action="errors", errors={block: str(err)[:MODAL_ERROR_LENGTH]})
-        return
-    except concurrent.futures.TimeoutError:
-        ack()
-        future.add_done_callback(lambda done: _report_late(services, body, done))
-        return
-    except Exception:
-        log.exception("modal %s failed", body["view"].get("callback_id"))
-        ack(response_action="errors", errors={block: "Something went wrong on the bot's side; try again."})
-        return
-    ack()
-    _follow_up(services, outcome, _privately(services, body))
-
-
-def _decide_later(services: Services, body: dict[str, Any], decide: Decide) -> None:
-    tell = _privately(services, body)
-    try:
-        _follow_up(services, decide(services.approvals), tell)
-    except UserError as err:
+        if cached:
+            raise
         tell(f":warning: {quote_message(str(err))}")
+        return
+    _follow_up(services, outcome, tell)
 
 
-def _report_late(
-    services: Services, body: dict[str, Any], future: concurrent.futures.Future[Outcome]
-) -> None:
-    error = future.exception()
-    if isinstance(error, UserError):
-        _privately(services, body)(f":warning: {quote_message(str(error))}")
-    elif error is not None:
-        log.error("late modal decision failed", exc_info=error)
-    else:
-        _follow_up(services, future.result(), _privately(services, body))
+def tell_privately_job(worker: Worker, *, plan_id: str, user: str, text: str) -> None:
+    _privately(worker.services, plan_id, user)(text)
 
 
-def _privately(services: Services, body: dict[str, Any]) -> Tell:
+def _privately(services: Services, plan_id: str, user: str) -> Tell:
     """A modal has no response_url: tell its submitter privately in the plan's channel, via the outbox."""
 
     def tell(text: str) -> None:
         with services.db.session() as session:
-            plan = get_plan(session, body["view"]["private_metadata"])
+            plan = get_plan(session, plan_id)
             if plan.channel_id:
                 services.outbox.ephemeral(
-                    session, channel=plan.channel_id, user=body["user"]["id"], text=text, plan_id=plan.id
+                    session, channel=plan.channel_id, user=user, text=text, plan_id=plan.id
                 )
 
     return tell
 
 
-def approve_as_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    choice = _input(view, ModalInput.SLOT).get("selected_option") or {}
+def _submitted(block: ModalInput, value: Callable[[dict[str, Any]], str]) -> Callable[..., None]:
+    """A modal's handler: decide inside the ack under the deadline, so a refusal stays in the modal next
+    to what was typed; when that cannot be (a group not cached, busy workers), close the modal and let
+    the decision finish on the pool, its refusal told privately."""
 
-    def decide(approvals: Approvals) -> Outcome:
-        return approvals.approve(
-            view["private_metadata"],
-            user=body["user"]["id"],
-            slot=choice.get("value"),
-            action_key=view_key(body),
-        )
+    def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        decisions: WorkPool = context["pools"].decisions
+        typed = value(_input(view, block))
+        future = decisions.submit(decide_job, body=body, value=typed, cached=True)
+        try:
+            future.result(timeout=context["config"].serve.modal_deadline_seconds)
+        except RoleLookupDeferred:
+            ack()
+            decisions.submit(decide_job, body=body, value=typed, cached=False)
+        except UserError as err:
+            ack(response_action="errors", errors={block: str(err)[:MODAL_ERROR_LENGTH]})
+        except concurrent.futures.TimeoutError:
+            ack()
+            future.add_done_callback(lambda done: _refused_late(decisions, body, typed, done))
+        except Exception:
+            log.exception("modal %s failed", view.get("callback_id"))
+            ack(
+                response_action="errors", errors={block: "Something went wrong on the bot's side; try again."}
+            )
+        else:
+            ack()
 
-    _decide_in_ack(ack, context["services"], body, ModalInput.SLOT, decide)
+    return handler
 
 
-def reject_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    reason = _input(view, ModalInput.REASON).get("value") or ""
-
-    def decide(approvals: Approvals) -> Outcome:
-        return approvals.reject(
-            view["private_metadata"], user=body["user"]["id"], reason=reason, action_key=view_key(body)
-        )
-
-    _decide_in_ack(ack, context["services"], body, ModalInput.REASON, decide)
-
-
-def request_changes_submitted(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext
+def _refused_late(
+    decisions: WorkPool, body: dict[str, Any], typed: str, future: concurrent.futures.Future[None]
 ) -> None:
-    comment = _input(view, ModalInput.COMMENT).get("value") or ""
+    """A decision that outlived the deadline and could not be taken from the cache is taken again off
+    the ack; one that was refused is told to its submitter privately."""
+    error = future.exception()
+    if isinstance(error, RoleLookupDeferred):
+        decisions.submit(decide_job, body=body, value=typed, cached=False)
+    elif isinstance(error, UserError):
+        text = f":warning: {quote_message(str(error))}"
+        user, plan_id = body["user"]["id"], body["view"]["private_metadata"]
+        decisions.submit(tell_privately_job, plan_id=plan_id, user=user, text=text)
 
-    def decide(approvals: Approvals) -> Outcome:
-        return approvals.request_changes(
-            view["private_metadata"], user=body["user"]["id"], comment=comment, action_key=view_key(body)
-        )
 
-    _decide_in_ack(ack, context["services"], body, ModalInput.COMMENT, decide)
+approve_as_submitted = _submitted(
+    ModalInput.SLOT, lambda element: (element.get("selected_option") or {}).get("value") or ""
+)
+reject_submitted = _submitted(ModalInput.REASON, lambda element: element.get("value") or "")
+request_changes_submitted = _submitted(ModalInput.COMMENT, lambda element: element.get("value") or "")
 
 
 def register(app: App) -> None:

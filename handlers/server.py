@@ -1,6 +1,6 @@
-"""Serving Slack: Socket Mode when an app token is set, else HTTP on waitress (a production WSGI server),
-with the outbox's deliverer and the scheduled jobs beside it.
+"""Serving Slack: Socket Mode when an app token is set, else HTTP on waitress (a production WSGI server).
 
+This process acknowledges Slack and nothing else; the work path runs in the pools (``handlers.worker``).
 Bolt's built-in development server dropped 75 of 500 signed commands sent 50 at a time (p99 5.3 s,
 past Slack's 3 s); the same app on waitress answered all of them with a p99 of 59 ms.
 """
@@ -9,29 +9,23 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.app import Services
-from bot.delivery import Deliverer
-from bot.outbox import TOPIC
+from bot.app import build_services
+from bot.config import BotConfig, Settings
 from handlers.app import build_app
-from handlers.slack_notifier import SlackNotifier, make_client
-from storage.leader import Leadership
+from handlers.slack_notifier import slack_group_members
+from handlers.worker import Pools, Runtime, Worker, process_pools, thread_pools
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
-EXPIRY_SWEEP_MINUTES = 10
-# How long a stopping bot lets running work finish.
-DRAIN_SECONDS = 20
 
 
 def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
@@ -47,63 +41,19 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterabl
     return application
 
 
-def sweep_expired(services: Services, leadership: Leadership) -> None:
-    """Expire overdue plans (their threads are told through the outbox); the leader's job only."""
-    if leadership.held:
-        services.approvals.expire_due()
+def _start_work(settings: Settings, config: BotConfig, client: WebClient) -> tuple[Pools, Runtime | None]:
+    """The pools, and the runtime when it runs in this process (``isolation: threads``); the store's
+    schema is up to date already (``migrate-bot serve`` upgrades it first)."""
+    if config.serve.isolation == "processes":
+        return process_pools(settings, config), None
+    services = build_services(settings, config, group_members=slack_group_members(client))
+    return thread_pools(Worker(services, client)), Runtime(services).start()
 
 
-class Runtime:
-    """What runs beside the listener: the outbox's deliverer and the scheduled jobs, on the leader only."""
-
-    def __init__(self, services: Services) -> None:
-        settings = services.settings
-        assert settings.slack_bot_token is not None
-        client = make_client(
-            settings.slack_bot_token.get_secret_value(), settings.slack_api_url, retries=False
-        )
-        self.services = services
-        self.deliverer = Deliverer(
-            db=services.db, config=services.config, notifier=SlackNotifier(client), clock=services.clock
-        )
-        services.db.on_commit(TOPIC, self.deliverer.wake)
-        self.leadership = Leadership(services.db.engine)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self.deliverer.run, args=(self._stop, self.leadership), name="deliverer", daemon=True
-        )
-        self._scheduler = BackgroundScheduler(timezone="UTC")
-
-    def start(self) -> None:
-        self._thread.start()
-        self._scheduler.add_job(
-            sweep_expired,
-            "interval",
-            args=(self.services, self.leadership),
-            minutes=EXPIRY_SWEEP_MINUTES,
-            id="expire-plans",
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-        )
-        self._scheduler.start()
-
-    def stop(self) -> None:
-        """Let running work finish (what it owes Slack is in the outbox either way), then stop."""
-        self.services.close(timeout=DRAIN_SECONDS)
-        self._scheduler.shutdown(wait=False)
-        self._stop.set()
-        self.deliverer.wake()
-        self._thread.join(timeout=DRAIN_SECONDS)
-        self.leadership.release()
-
-
-def serve(services: Services, client: WebClient) -> None:
-    """Run until SIGTERM/SIGINT; ``client`` calls Slack for listeners (its token already checked)."""
-    settings, config = services.settings, services.config
-    app = build_app(services, client)
-    runtime = Runtime(services)
-    runtime.start()
+def serve(settings: Settings, config: BotConfig, client: WebClient) -> None:
+    """Run until SIGTERM/SIGINT; ``client`` calls Slack for Bolt (its token already checked)."""
+    pools, runtime = _start_work(settings, config, client)
+    app = build_app(settings, config, pools, client)
     try:
         if settings.slack_app_token is not None:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -125,4 +75,6 @@ def serve(services: Services, client: WebClient) -> None:
         except (KeyboardInterrupt, OSError):
             log.info("stopping")
     finally:
-        runtime.stop()
+        pools.shutdown()
+        if runtime is not None:
+            runtime.stop()

@@ -16,6 +16,7 @@ from bot.markup import quote
 from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
 from bot.redact import redact, redact_value
 from bot.report import title
+from bot.roles import GroupMembers
 from handlers.blockkit import BlockKitError, validate_message
 from handlers.blocks import checklist_text, code_block, plan_blocks, plan_fallback_text
 
@@ -45,6 +46,15 @@ def make_client(token: str, base_url: str | None = None, *, retries: bool = True
             [RateLimitErrorRetryHandler(max_retry_count=3), ConnectionErrorRetryHandler()]
         )
     return client
+
+
+def slack_group_members(client: WebClient) -> GroupMembers:
+    """Members of a Slack user group (``usergroups.users.list``), for the role directory."""
+
+    def group_members(group: str) -> list[str]:
+        return list(client.usergroups_users_list(usergroup=group)["users"])
+
+    return group_members
 
 
 def _classified(err: Exception) -> Exception:

@@ -223,7 +223,8 @@ def test_a_role_reported_missing_is_not_reported_again_through_its_cells(tmp_pat
 def test_serve_and_delivery_have_defaults_and_can_be_tuned(tmp_path: Path) -> None:
     cfg = parse_config(_config(tmp_path), tmp_path)
     assert cfg.serve == ServeConfig() and cfg.delivery == DeliveryConfig()
-    assert (cfg.serve.http_threads, cfg.serve.workers, cfg.serve.decision_workers) == (16, 4, 4)
+    assert (cfg.serve.http_threads, cfg.serve.workers, cfg.serve.decision_workers) == (16, 2, 2)
+    assert cfg.serve.isolation == "processes"
     assert cfg.serve.modal_deadline_seconds == 1.5
     assert (cfg.delivery.retry_max_seconds, cfg.delivery.give_up_after_hours) == (300, 24)
     tuned = parse_config(

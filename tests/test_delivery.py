@@ -11,10 +11,9 @@ from sqlalchemy import select
 
 from bot.app import Services, build_services
 from bot.config import BotConfig, Settings, parse_config
-from bot.delivery import Deliverer
+from bot.delivery import POLL_SECONDS, Deliverer
 from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
 from bot.outbox import Delivery
-from bot.workers import WorkPool
 from storage.models import OutboxRecord
 from tests.clock import Clock
 
@@ -146,6 +145,7 @@ def test_a_rate_limit_pauses_delivery_for_retry_after(
     assert sender.deliver_due() == 0
     clock.now += timedelta(seconds=1)
     assert sender.deliver_due() == 4 and slack.sent[0].startswith("plan")
+    assert sender._idle_seconds() == POLL_SECONDS  # the pause is over: back to polling, not spinning
 
 
 def test_outages_back_off_then_give_up_and_say_so(
@@ -216,17 +216,3 @@ def test_a_burst_of_decisions_costs_one_redraw(
     deliverer(services, slack, clock).deliver_due()
     assert [s.split()[0] for s in slack.sent] == ["redraw", "thread", "thread", "thread"]
     assert slack.sent[0].endswith("approved 3")  # drawn from the state at delivery
-
-
-def test_a_pool_never_refuses_work_and_says_how_much_waits() -> None:
-    import threading
-
-    release = threading.Event()
-    pool = WorkPool("test", 2)
-    futures = [pool.submit(release.wait, 5) for _ in range(2)]
-    assert pool.waiting == 1  # both threads busy: the next job waits behind one
-    queued = pool.submit(lambda: "done")
-    assert pool.waiting == 2
-    release.set()
-    assert queued.result(timeout=5) == "done" and all(f.result(timeout=5) for f in futures)
-    assert pool.shutdown(timeout=1) and pool.waiting == 0

@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 
 from bot.app import Services, build_services
 from bot.config import Settings, load_config
-from handlers.app import build_app, slack_group_members
-from handlers.server import EVENTS_PATH, Runtime, wsgi_app
-from handlers.slack_notifier import make_client
+from handlers.app import build_app
+from handlers.server import EVENTS_PATH, wsgi_app
+from handlers.slack_notifier import make_client, slack_group_members
+from handlers.worker import Runtime, Worker, thread_pools
 from storage.models import ApprovalRecord, EventRecord, PlanRecord
 from tests.conftest import EXAMPLES
 from tests.slack.fake_api import FakeSlack
@@ -169,18 +170,19 @@ def start_bot(tmp_path: Path, fake: FakeSlack, config_path: Path, migrations: Pa
         }
     )
     client = make_client(fake.token, fake.api_url)
-    services = build_services(settings, load_config(config_path), group_members=slack_group_members(client))
-    runtime = Runtime(services)
-    runtime.start()
-    server = waitress.create_server(
-        wsgi_app(build_app(services, client)), host="127.0.0.1", port=0, threads=4
-    )
+    config = load_config(config_path)
+    services = build_services(settings, config, group_members=slack_group_members(client))
+    runtime = Runtime(services).start()
+    pools = thread_pools(Worker(services, client))
+    app = build_app(settings, config, pools, client)
+    server = waitress.create_server(wsgi_app(app), host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=_serve, args=(server,), daemon=True)
     thread.start()
     try:
         yield RunningBot(f"http://127.0.0.1:{server.effective_port}{EVENTS_PATH}", services, fake, migrations)
     finally:
         server.close()
+        pools.shutdown()
         runtime.stop()
 
 

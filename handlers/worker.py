@@ -1,0 +1,143 @@
+"""Where the work path runs: the pools, what each job gets, and what runs beside the jobs.
+
+With ``serve.isolation: processes`` (the default) each pool is a set of processes that build their own
+services and Slack client once, at start; the decisions processes also run the outbox's deliverer and
+the scheduled jobs (the leader among them does the work). With ``threads`` everything runs here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from slack_sdk import WebClient
+
+from bot.app import Services, build_services, configure_logging
+from bot.config import BotConfig, Settings
+from bot.delivery import Deliverer
+from bot.outbox import TOPIC
+from bot.workers import Priority, ProcessPool, ThreadPool, WorkPool
+from handlers.slack_notifier import SlackNotifier, make_client, slack_group_members
+from storage.leader import Leadership
+
+log = logging.getLogger(__name__)
+
+EXPIRY_SWEEP_MINUTES = 10
+# How long a stopping bot lets queued and running work finish.
+DRAIN_SECONDS = 20
+# On a busy machine the process acknowledging Slack goes first, then decisions, then planning (which
+# only gets CPU nobody else wants).
+DECISIONS_PRIORITY = Priority(niceness=10)
+WORK_PRIORITY = Priority(niceness=19, idle=True)
+# How long starting the pool processes (their imports) may take.
+WARM_UP_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Worker:
+    """What a job gets: the domain services and a Slack client, of the process it runs in."""
+
+    services: Services
+    client: WebClient
+
+
+@dataclass(frozen=True)
+class Pools:
+    work: WorkPool  # slow work: planning
+    decisions: WorkPool  # quick work: clicks, modals, status, list, repost
+
+    def shutdown(self, timeout: float = DRAIN_SECONDS) -> None:
+        for pool in (self.work, self.decisions):
+            pool.shutdown(timeout=timeout)
+
+
+def sweep_expired(services: Services, leadership: Leadership) -> None:
+    """Expire overdue plans (their threads are told through the outbox); the leader's job only."""
+    if leadership.held:
+        services.approvals.expire_due()
+
+
+class Runtime:
+    """What runs beside the jobs: the outbox's deliverer and the scheduled jobs, on the leader only."""
+
+    def __init__(self, services: Services) -> None:
+        settings = services.settings
+        assert settings.slack_bot_token is not None
+        token = settings.slack_bot_token.get_secret_value()
+        self.services = services
+        self.deliverer = Deliverer(
+            db=services.db,
+            config=services.config,
+            notifier=SlackNotifier(make_client(token, settings.slack_api_url, retries=False)),
+            clock=services.clock,
+        )
+        services.db.on_commit(TOPIC, self.deliverer.wake)
+        self.leadership = Leadership(services.db.engine)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self.deliverer.run, args=(self._stop, self.leadership), name="deliverer", daemon=True
+        )
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+
+    def start(self) -> Runtime:
+        self._thread.start()
+        self._scheduler.add_job(
+            sweep_expired,
+            "interval",
+            args=(self.services, self.leadership),
+            minutes=EXPIRY_SWEEP_MINUTES,
+            id="expire-plans",
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
+        self._scheduler.start()
+        return self
+
+    def stop(self) -> None:
+        self._scheduler.shutdown(wait=False)
+        self._stop.set()
+        self.deliverer.wake()
+        self._thread.join(timeout=DRAIN_SECONDS)
+        self.leadership.release()
+
+
+def start_worker(settings: Settings, config: BotConfig, deliver: bool) -> Worker:
+    """Start a pool process: its logging, Slack client and services; with ``deliver``, the runtime."""
+    configure_logging(settings)
+    assert settings.slack_bot_token is not None
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    services = build_services(settings, config, group_members=slack_group_members(client), upgrade=False)
+    if deliver:
+        Runtime(services).start()  # runs until the process ends with its pool
+    return Worker(services, client)
+
+
+def process_pools(settings: Settings, config: BotConfig) -> Pools:
+    serve = config.serve
+    pools = Pools(
+        work=ProcessPool(
+            "work", serve.workers, start_worker, (settings, config, False), priority=WORK_PRIORITY
+        ),
+        decisions=ProcessPool(
+            "decisions",
+            serve.decision_workers,
+            start_worker,
+            (settings, config, True),
+            priority=DECISIONS_PRIORITY,
+        ),
+    )
+    for pool in (pools.work, pools.decisions):
+        assert isinstance(pool, ProcessPool)
+        pool.warm_up(WARM_UP_SECONDS)
+    return pools
+
+
+def thread_pools(worker: Worker) -> Pools:
+    serve = worker.services.config.serve
+    return Pools(
+        work=ThreadPool("work", serve.workers, worker),
+        decisions=ThreadPool("decisions", serve.decision_workers, worker),
+    )
