@@ -18,7 +18,7 @@ Approve by a user without a role (fully handled, then refused). Two phases: idle
 ``/migrate plan`` jobs in flight (a ~10 MB migration for an environment whose target accepts TCP and
 never answers, so each job first waits out the bot's connect timeout, then analyses the file); the
 bare app gets the same slow requests. Each cell alternates rounds of the bot and of the bare app, the
-bot and its worker processes paused (SIGSTOP to its process group) while the bare app is measured: the
+bot and its worker processes paused (SIGSTOP) while the bare app is measured: the
 bot's own background work counts against the bot alone, and a change in the machine's other load
 falls on both. The fake Slack runs at a lower priority: Slack's servers are not on the bot's host.
 Between idle cells the bot is let
@@ -322,24 +322,33 @@ class Server:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        """CPU time used by the server's own process (the one that acknowledges) and by its whole
-        process group (with its worker processes), from Linux /proc; zeros where unavailable."""
+    def family(self) -> dict[int, int]:
+        """CPU ticks of the server's process and every process it started (its workers leave its
+        session, so they are found by parentage), from Linux /proc; empty where unavailable."""
         if self.proc is None:
-            return 0.0, 0.0
-        own = group = 0
+            return {}
+        stats: dict[int, tuple[int, int]] = {}  # pid -> (parent, ticks)
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 head, _, rest = stat.read_text().rpartition(")")
             except OSError:
                 continue
             fields = rest.split()
-            if int(fields[2]) == self.proc.pid:  # pgrp: the server's session started its group
-                ticks = int(fields[11]) + int(fields[12])
-                group += ticks
-                own += ticks if int(head.split(" ", 1)[0]) == self.proc.pid else 0
+            stats[int(head.split(" ", 1)[0])] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        family, grew = {self.proc.pid}, True
+        while grew:
+            more = {pid for pid, (parent, _) in stats.items() if parent in family} - family
+            family |= more
+            grew = bool(more)
+        return {pid: stats[pid][1] for pid in family if pid in stats}
+
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time used by the server's own process (the one that acknowledges) and by it with its
+        worker processes."""
+        ticks = self.family()
         hz = os.sysconf("SC_CLK_TCK")
-        return own / hz, group / hz
+        own = ticks.get(self.proc.pid, 0) if self.proc is not None else 0
+        return own / hz, sum(ticks.values()) / hz
 
     def signal(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -348,15 +357,16 @@ class Server:
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """The server and its worker processes stopped: none of its work competes with the other's."""
-        group = self.proc.pid if self.proc is not None and self.proc.poll() is None else None
-        if group is not None:
-            os.killpg(group, signal.SIGSTOP)
+        family = list(self.family()) if self.proc is not None and self.proc.poll() is None else []
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
         try:
             yield
         finally:
-            if group is not None:
+            for pid in family:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(group, signal.SIGCONT)
+                    os.kill(pid, signal.SIGCONT)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL: the bot's pending lazy listeners would otherwise hold its exit."""
@@ -409,6 +419,13 @@ class Blackhole:
 FAKE_SLACK_NICENESS = 10
 
 
+def _lower_priority() -> None:
+    """Nice, and (Linux autogroups: the fake runs in a session of its own) nice its session too."""
+    os.nice(FAKE_SLACK_NICENESS)
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(FAKE_SLACK_NICENESS))
+
+
 def start_fake(tmp: Path, stack: contextlib.ExitStack) -> dict[str, str]:
     log = (tmp / "fake_slack.log").open("wb")
     stack.callback(log.close)
@@ -419,7 +436,7 @@ def start_fake(tmp: Path, stack: contextlib.ExitStack) -> dict[str, str]:
         stderr=log,
         start_new_session=True,
         # Slack's servers are not on the bot's host: the stand-in yields the CPU to what is measured
-        preexec_fn=lambda: os.nice(FAKE_SLACK_NICENESS),
+        preexec_fn=_lower_priority,
     )
     stack.callback(_terminate, proc)
     assert proc.stdout is not None
