@@ -10,6 +10,7 @@ from bot.approvals import Approvals
 from bot.clock import Clock, system_clock
 from bot.config import BotConfig, ConfigError, EnvironmentConfig, Settings, ToolsConfig, load_config
 from bot.deps import Deps
+from bot.group_cache import StoredGroups
 from bot.outbox import Outbox
 from bot.planning import Planner
 from bot.policy import load_policy
@@ -84,7 +85,8 @@ def build_services(
     db = Database(settings.database_url)
     if upgrade:
         db.upgrade()
-    deps = Deps(db, config, RoleDirectory(config.roles, group_members), Outbox(clock), clock)
+    roles = RoleDirectory(config.roles, group_members, clock=clock, cache=StoredGroups(db))
+    deps = Deps(db, config, roles, Outbox(clock), clock)
     return Services(
         settings=settings,
         config=config,

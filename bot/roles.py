@@ -1,15 +1,19 @@
 """Who holds which role: Slack user ids and user groups from the config (group members cached briefly).
 
 The directory is authoritative for every click; nothing a Slack payload says about roles is trusted.
+Group members are cached where every process of the bot sees them (``bot.group_cache``), so a modal
+decided inside its ack, in whichever process, finds the members its button's click already read.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Protocol
 
+from bot.clock import Clock, system_clock
 from bot.config import RoleConfig
 from bot.errors import UserError
 from bot.policy import PEER_ROLE
@@ -31,10 +35,28 @@ class RoleLookupDeferred(RoleLookupError):
     """Only Slack knows (the group is not in the cache): decide later, off the ack path."""
 
 
-class _GroupCache:
+class GroupCache(Protocol):
+    def get(self, group: str) -> tuple[datetime, frozenset[str]] | None:
+        """When the group's members were read, and who they were; None if never."""
+        ...
+
+    def put(self, group: str, members: frozenset[str], at: datetime) -> None: ...
+
+
+class MemoryGroups:
+    """A cache of one process (the CLI, tests)."""
+
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[float, frozenset[str]]] = {}
-        self.lock = threading.Lock()
+        self._entries: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, group: str) -> tuple[datetime, frozenset[str]] | None:
+        with self._lock:
+            return self._entries.get(group)
+
+    def put(self, group: str, members: frozenset[str], at: datetime) -> None:
+        with self._lock:
+            self._entries[group] = (at, members)
 
 
 class RoleDirectory:
@@ -50,15 +72,15 @@ class RoleDirectory:
         group_members: GroupMembers | None = None,
         *,
         ttl: float = GROUP_CACHE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-        cache: _GroupCache | None = None,
+        clock: Clock = system_clock,
+        cache: GroupCache | None = None,
         cache_only: bool = False,
     ) -> None:
         self._roles = dict(roles)
         self._group_members = group_members
         self._ttl = ttl
         self._clock = clock
-        self._cache = cache or _GroupCache()
+        self._cache = cache or MemoryGroups()
         self._cache_only = cache_only
 
     def cached_only(self) -> RoleDirectory:
@@ -69,10 +91,9 @@ class RoleDirectory:
         )
 
     def _members(self, group: str) -> frozenset[str]:
-        with self._cache.lock:
-            cached = self._cache.entries.get(group)
-            if cached and self._clock() - cached[0] < self._ttl:
-                return cached[1]
+        cached = self._cache.get(group)
+        if cached and (self._clock() - cached[0]).total_seconds() < self._ttl:
+            return cached[1]
         if self._group_members is None:
             if self._cache_only:
                 raise RoleLookupDeferred(f"user group {group} is not cached")
@@ -82,8 +103,7 @@ class RoleDirectory:
         except Exception as err:
             log.warning("cannot read members of user group %s: %s", group, err)
             raise RoleLookupError(f"cannot read the members of user group {group}") from err
-        with self._cache.lock:
-            self._cache.entries[group] = (self._clock(), members)
+        self._cache.put(group, members, self._clock())
         return members
 
     def holds(self, user_id: str, role: str) -> bool:

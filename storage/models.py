@@ -130,3 +130,13 @@ class OutboxRecord(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class GroupRecord(Base):
+    """A Slack user group's members as last read, shared by the bot's processes (role checks)."""
+
+    __tablename__ = "user_groups"
+
+    group_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    members: Mapped[list[str]] = mapped_column(JSON)
+    read_at: Mapped[datetime]
