@@ -34,7 +34,7 @@ from storage.models import OutboxRecord, PlanRecord, aware
 log = logging.getLogger(__name__)
 
 # How often a deliverer with nothing due looks for rows other processes (the CLI) wrote.
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 
 
 class _Blocked(Exception):
@@ -87,14 +87,14 @@ class Deliverer:
         sent = 0
         with self._lock:
             while True:
-                progressed = False
+                settled = 0  # rows sent or failed for good: the next row of their stream is due now
                 for row in self._due_heads(plan_id):
                     if self._paused():
                         return sent
-                    if self._attempt(row):
-                        sent += 1
-                        progressed = True
-                if not progressed:
+                    outcome = self._attempt(row)
+                    sent += outcome is Delivery.SENT
+                    settled += outcome is not Delivery.PENDING
+                if not settled:
                     return sent
 
     def _paused(self) -> bool:
@@ -129,25 +129,25 @@ class Deliverer:
                 return _Loaded(row, None, None)
             return _Loaded(row, plan, plan_view(self.config, plan, approval_status(self.config, plan)))
 
-    def _attempt(self, row: OutboxRecord) -> bool:
-        """Send one row; True when it was delivered."""
+    def _attempt(self, row: OutboxRecord) -> Delivery:
+        """Send one row; what became of it."""
         try:
             loaded = self._load(row)
             ref = self._send(loaded)
         except _Blocked:
-            return False
+            return Delivery.PENDING
         except DeliveryDeferred as deferred:
             self._defer(row, deferred)
-            return False
+            return Delivery.PENDING
         except DeliveryFailed as failed:
             self._fail(row, failed.reason)
-            return False
+            return Delivery.FAILED
         except Exception as err:  # a bug, or a plan that can no longer be drawn: never retried blindly
             log.exception("outbox row %s (%s) cannot be delivered", row.id, row.kind)
             self._fail(row, f"{type(err).__name__}: {err}"[:200])
-            return False
+            return Delivery.FAILED
         self._mark_sent(row, ref)
-        return True
+        return Delivery.SENT
 
     def _send(self, loaded: _Loaded) -> MessageRef | None:
         row, plan, view = loaded.row, loaded.plan, loaded.view

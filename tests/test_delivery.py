@@ -216,3 +216,20 @@ def test_a_burst_of_decisions_costs_one_redraw(
     deliverer(services, slack, clock).deliver_due()
     assert [s.split()[0] for s in slack.sent] == ["redraw", "thread", "thread", "thread"]
     assert slack.sent[0].endswith("approved 3")  # drawn from the state at delivery
+
+
+def test_the_rollback_and_checklist_follow_a_refused_sql_post(
+    services: Services, slack: ScriptedSlack, clock: Clock
+) -> None:
+    plan_id(services)
+
+    class RefusesSql(ScriptedSlack):
+        def post_part(self, view: PlanView, ref: MessageRef, part: Part) -> None:
+            if part is Part.MIGRATION:
+                raise DeliveryFailed("msg_too_long")
+            super().post_part(view, ref, part)
+
+    refusing = RefusesSql()
+    assert deliverer(services, refusing, clock).deliver_due() == 3
+    assert [s.split()[0] for s in refusing.sent] == ["plan", "rollback", "checklist"]
+    assert states(services) == [Delivery.SENT, Delivery.FAILED, Delivery.SENT, Delivery.SENT]
