@@ -1,0 +1,99 @@
+"""A migration (or rollback) as the runner executes it: segments of statements, decided when it is planned.
+
+A segment runs in one transaction (``transactional``), or is a single statement that PostgreSQL refuses
+inside one (``CREATE INDEX CONCURRENTLY``, ``VACUUM`` …) and runs alone. An explicit ``BEGIN … COMMIT``
+block is one segment; statements outside any block run together in one transaction, up to the next
+statement that cannot. The segments are stored with the plan, so nothing is re-parsed at run time:
+what runs is exactly the approved text, statement by statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.sql.model import Operation, Statement
+
+# Operation kinds of transaction control: the runner opens and closes transactions itself.
+TRANSACTION_CONTROL = "transaction"
+OPENERS = frozenset({"begin", "start"})
+CLOSERS = frozenset({"commit"})
+
+
+class Unrunnable(ValueError):
+    """The file does something the runner will not replay (a ROLLBACK, a prepared transaction)."""
+
+
+@dataclass(frozen=True)
+class SqlStatement:
+    sql: str
+    index: int  # position in its file
+    line: int  # first line in its file
+    undoes: int | None = None  # in a rollback: the forward statement it reverses, when known
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sql": self.sql, "index": self.index, "line": self.line, "undoes": self.undoes}
+
+
+@dataclass(frozen=True)
+class Segment:
+    transactional: bool
+    statements: tuple[SqlStatement, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"transactional": self.transactional, "statements": [s.to_dict() for s in self.statements]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Segment:
+        return cls(data["transactional"], tuple(SqlStatement(**s) for s in data["statements"]))
+
+
+def split(
+    statements: Sequence[Statement], operations: Sequence[Operation], undoes: dict[int, int] | None = None
+) -> list[Segment]:
+    """The segments of a file from its analysis; ``undoes`` maps a rollback statement to what it reverses."""
+    by_statement: dict[int, list[Operation]] = {}
+    for op in operations:
+        by_statement.setdefault(op.statement_index, []).append(op)
+    segments: list[Segment] = []
+    current: list[SqlStatement] = []
+    explicit = False
+
+    def close() -> None:
+        if current:
+            segments.append(Segment(True, tuple(current)))
+            current.clear()
+
+    for stmt in statements:
+        ops = by_statement.get(stmt.index, [])
+        control = [op.details.get("transaction") for op in ops if op.kind == TRANSACTION_CONTROL]
+        item = SqlStatement(stmt.sql, stmt.index, stmt.line, (undoes or {}).get(stmt.index))
+        if control:
+            kind = control[0]
+            if kind in OPENERS:
+                close()
+                explicit = True
+            elif kind in CLOSERS:
+                close()
+                explicit = False
+            elif kind in {"savepoint", "release", "rollback_to"} and explicit:
+                current.append(item)
+            else:
+                raise Unrunnable(f"line {stmt.line}: `{stmt.sql[:60]}` cannot be replayed by the runner")
+            continue
+        if not explicit and any(not op.transactional for op in ops):
+            close()
+            segments.append(Segment(False, (item,)))
+            continue
+        current.append(item)
+    close()
+    return segments
+
+
+def to_data(segments: Sequence[Segment]) -> list[dict[str, Any]]:
+    return [s.to_dict() for s in segments]
+
+
+def from_data(data: Sequence[dict[str, Any]]) -> list[Segment]:
+    return [Segment.from_dict(d) for d in data]

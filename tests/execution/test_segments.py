@@ -1,0 +1,52 @@
+"""Segments: what runs in one transaction and what runs alone, decided from the analysis."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.execution.segments import Segment, Unrunnable, from_data, split, to_data
+from bot.policy import load_policy
+from bot.sql.analyze import analyze
+from bot.sql.catalog import OfflineCatalog
+
+
+def segments_of(sql: str) -> list[tuple[bool, list[str]]]:
+    analysis = analyze(sql, catalog=OfflineCatalog(180000), policy=load_policy().complexity)
+    return [
+        (s.transactional, [st.sql for st in s.statements])
+        for s in split(analysis.statements, analysis.operations)
+    ]
+
+
+def test_an_explicit_block_is_one_transaction_without_its_begin_and_commit() -> None:
+    sql = "BEGIN;\nSET LOCAL lock_timeout = '5s';\nCREATE TABLE a (id int);\nCOMMIT;\n"
+    assert segments_of(sql) == [(True, ["SET LOCAL lock_timeout = '5s'", "CREATE TABLE a (id int)"])]
+
+
+def test_statements_outside_blocks_run_together_until_one_cannot_run_in_a_transaction() -> None:
+    sql = (
+        "SET lock_timeout = '5s';\nALTER TABLE t ADD COLUMN c int;\n"
+        "CREATE INDEX CONCURRENTLY i ON t (c);\nCOMMENT ON COLUMN t.c IS 'x';\n"
+    )
+    assert segments_of(sql) == [
+        (True, ["SET lock_timeout = '5s'", "ALTER TABLE t ADD COLUMN c int"]),
+        (False, ["CREATE INDEX CONCURRENTLY i ON t (c)"]),
+        (True, ["COMMENT ON COLUMN t.c IS 'x'"]),
+    ]
+
+
+def test_a_rollback_inside_a_migration_is_not_replayed() -> None:
+    with pytest.raises(Unrunnable, match="line 2"):
+        segments_of("BEGIN;\nROLLBACK;\n")
+
+
+def test_segments_round_trip_as_data_with_lines_and_what_they_undo() -> None:
+    analysis = analyze(
+        "CREATE TABLE a (id int);\nDROP TABLE b;\n",
+        catalog=OfflineCatalog(180000),
+        policy=load_policy().complexity,
+    )
+    segments = split(analysis.statements, analysis.operations, undoes={1: 7})
+    assert from_data(to_data(segments)) == segments
+    assert [(s.line, s.undoes) for s in segments[0].statements] == [(1, None), (2, 7)]
+    assert isinstance(segments[0], Segment)
