@@ -82,7 +82,7 @@ def build_services(
     ``group_members`` reads a Slack user group's members; without it (the CLI, the demo) roles come
     from user ids only.
     """
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, clock)
     if upgrade:
         db.upgrade()
     roles = RoleDirectory(config.roles, group_members, clock=clock, cache=StoredGroups(db))

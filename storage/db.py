@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from storage.models import STAMPED_ON_INSERT, STAMPED_ON_UPDATE
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -64,12 +67,14 @@ class Database:
     outbox wakes its deliverer so.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.url = url
+        self.clock = clock
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._listeners: dict[str, list[Callable[[], None]]] = defaultdict(list)
         event.listen(self._sessions, "after_commit", self._after_commit)
+        event.listen(self._sessions, "before_flush", self._stamp)
 
     def upgrade(self) -> None:
         upgrade(self.engine)
@@ -80,6 +85,18 @@ class Database:
     @staticmethod
     def notify(session: Session, topic: str) -> None:
         session.info.setdefault("notify", set()).add(topic)
+
+    def _stamp(self, session: Session, _context: object, _instances: object) -> None:
+        """Date new rows (and touch updated ones) with this store's clock."""
+        now = self.clock()
+        for obj in session.new:
+            for name in STAMPED_ON_INSERT:
+                if hasattr(obj, name) and getattr(obj, name) is None:
+                    setattr(obj, name, now)
+        for obj in session.dirty:
+            for name in STAMPED_ON_UPDATE:
+                if hasattr(obj, name) and session.is_modified(obj):
+                    setattr(obj, name, now)
 
     def _after_commit(self, session: Session) -> None:
         for topic in session.info.pop("notify", ()):

@@ -1,4 +1,8 @@
-"""The bot's own state: plans, approvals, the append-only timeline and the outbox (SQLAlchemy 2.0 models)."""
+"""The bot's own state: plans, approvals, the append-only timeline and the outbox (SQLAlchemy 2.0 models).
+
+No timestamp has a default here: ``storage.db.Database`` stamps them from its injected clock, so one
+clock (the wall clock, or a test's) dates everything the bot stores.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def aware(moment: datetime) -> datetime:
     """SQLite hands timestamps back without their zone; every one was stored in UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# Timestamps the store fills from the Database's clock when a row is written without them.
+STAMPED_ON_INSERT = ("created_at", "updated_at", "at", "read_at")
+STAMPED_ON_UPDATE = ("updated_at",)
 
 
 class Base(DeclarativeBase):
@@ -48,8 +53,8 @@ class PlanRecord(Base):
     channel_id: Mapped[str | None] = mapped_column(String(50))
     message_ts: Mapped[str | None] = mapped_column(String(50))
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
     events: Mapped[list[EventRecord]] = relationship(
         back_populates="plan", order_by="EventRecord.id", cascade="all, delete-orphan"
@@ -66,7 +71,7 @@ class EventRecord(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(50))
     message: Mapped[str] = mapped_column(Text)
@@ -93,7 +98,7 @@ class ApprovalRecord(Base):
     rollback_sha256: Mapped[str] = mapped_column(String(64))
     via: Mapped[str] = mapped_column(String(20))  # "slack", or "cli" for break-glass
     reason: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime]
 
     plan: Mapped[PlanRecord] = relationship(back_populates="approvals")
 
@@ -105,7 +110,7 @@ class ActionRecord(Base):
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     plan_id: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime]
 
 
 class OutboxRecord(Base):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from storage.models import utcnow
+from datetime import UTC, datetime
 
 
 class Clock:
     def __init__(self) -> None:
-        self.now = utcnow()
+        self.now = datetime.now(UTC)
 
     def __call__(self) -> datetime:
         return self.now

@@ -19,7 +19,7 @@ from bot.roles import RoleDirectory, RoleLookupError
 from bot.sql.catalog import OfflineCatalog
 from bot.states import PlanState
 from storage.db import Database
-from storage.models import ApprovalRecord, EventRecord, OutboxRecord, PlanRecord, utcnow
+from storage.models import ApprovalRecord, EventRecord, OutboxRecord, PlanRecord
 from tests.clock import Clock
 
 AUTHOR = "U0AUTHOR"
@@ -96,7 +96,7 @@ def planner(db: Database, config: BotConfig, clock: Clock, roles: RoleDirectory)
 def plan(db: Database, config: BotConfig, file: str, env: str = "production") -> int:
     draft = draft_plan(config, env, file, catalog=OfflineCatalog(180000))
     with db.session() as session:
-        return create_plan(session, draft, author=AUTHOR, channel_id="C0MIGRATIONS", now=utcnow()).id
+        return create_plan(session, draft, author=AUTHOR, channel_id="C0MIGRATIONS", now=db.clock()).id
 
 
 def owed(db: Database, plan_id: int) -> list[tuple[str, str]]:

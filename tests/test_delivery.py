@@ -14,7 +14,7 @@ from bot.config import BotConfig, Settings, parse_config
 from bot.delivery import POLL_SECONDS, Deliverer
 from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
 from bot.outbox import Delivery
-from storage.models import OutboxRecord
+from storage.models import ApprovalRecord, EventRecord, OutboxRecord, PlanRecord, aware
 from tests.clock import Clock
 
 AUTHOR = "U0AUTHOR"
@@ -233,3 +233,20 @@ def test_the_rollback_and_checklist_follow_a_refused_sql_post(
     assert deliverer(services, refusing, clock).deliver_due() == 3
     assert [s.split()[0] for s in refusing.sent] == ["plan", "rollback", "checklist"]
     assert states(services) == [Delivery.SENT, Delivery.FAILED, Delivery.SENT, Delivery.SENT]
+
+
+def test_one_clock_dates_everything_the_bot_stores(
+    services: Services, slack: ScriptedSlack, clock: Clock
+) -> None:
+    clock.now = clock.now.replace(year=2031, microsecond=0)
+    pid = plan_id(services)
+    services.approvals.approve(pid, user="U0TL", slot="technical_lead")
+    deliverer(services, slack, clock).deliver_due()
+    with services.db.session() as session:
+        stamps = [aware(e.at) for e in session.scalars(select(EventRecord))]
+        stamps += [aware(a.at) for a in session.scalars(select(ApprovalRecord))]
+        stamps += [aware(r.created_at) for r in session.scalars(select(OutboxRecord))]
+        plan = session.get(PlanRecord, pid)
+        assert plan is not None
+        stamps += [aware(plan.created_at), aware(plan.updated_at)]
+    assert len(stamps) > 8 and set(stamps) == {clock.now}
