@@ -28,7 +28,6 @@ from bot.outbox import Delivery, Kind
 from bot.redact import redact
 from bot.views import message_ref, plan_view
 from storage.db import Database
-from storage.leader import Leadership
 from storage.models import OutboxRecord, PlanRecord, aware
 
 log = logging.getLogger(__name__)
@@ -71,16 +70,10 @@ class Deliverer:
         """Something was committed to the outbox: look now rather than at the next poll."""
         self._wake.set()
 
-    def run(self, stop: threading.Event, leadership: Leadership) -> None:
-        """Deliver until ``stop`` is set, whenever this process is the leader."""
-        while not stop.is_set():
-            if leadership.acquire():
-                try:
-                    self.deliver_due()
-                except Exception:  # the store is down, say: keep the thread alive and try again
-                    log.exception("outbox delivery pass failed")
-            self._wake.wait(self._idle_seconds())
-            self._wake.clear()
+    def wait(self) -> None:
+        """Until something is committed to the outbox, the next poll, or the end of a rate-limit pause."""
+        self._wake.wait(self.idle_seconds())
+        self._wake.clear()
 
     def deliver_due(self, plan_id: int | None = None) -> int:
         """Send every row that is due, stream by stream, until none is; returns how many were sent."""
@@ -102,7 +95,7 @@ class Deliverer:
             self._paused_until = None
         return self._paused_until is not None
 
-    def _idle_seconds(self) -> float:
+    def idle_seconds(self) -> float:
         """Until the next poll, or the end of a rate-limit pause when that comes first."""
         if not self._paused():
             return POLL_SECONDS

@@ -8,15 +8,16 @@ the scheduled jobs (the leader among them does the work). With ``threads`` every
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
-from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
+from bot import jobs
 from bot.app import Services, build_services, configure_logging
 from bot.config import BotConfig, Settings
 from bot.delivery import Deliverer
+from bot.jobs import Jobs
+from bot.leader import LeaderLoop
 from bot.outbox import TOPIC
 from bot.workers import Priority, ProcessPool, ThreadPool, WorkPool
 from handlers.slack_notifier import SlackNotifier, make_client, slack_group_members
@@ -53,12 +54,6 @@ class Pools:
             pool.shutdown(timeout=timeout)
 
 
-def sweep_expired(services: Services, leadership: Leadership) -> None:
-    """Expire overdue plans (their threads are told through the outbox); the leader's job only."""
-    if leadership.held:
-        services.approvals.expire_due()
-
-
 class Runtime:
     """What runs beside the jobs: the outbox's deliverer and the scheduled jobs, on the leader only."""
 
@@ -75,33 +70,25 @@ class Runtime:
         )
         services.db.on_commit(TOPIC, self.deliverer.wake)
         self.leadership = Leadership(services.db.engine)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self.deliverer.run, args=(self._stop, self.leadership), name="deliverer", daemon=True
+        self.jobs = Jobs(services)
+        jobs.install(services)
+        self.loop = LeaderLoop(
+            deliverer=self.deliverer,
+            jobs=self.jobs,
+            leadership=self.leadership,
+            on_becoming_leader=self._took_over,
         )
-        self._scheduler = BackgroundScheduler(timezone="UTC")
+
+    def _took_over(self) -> None:
+        """What a new leader does first: the recurring jobs exist (once, whoever added them)."""
+        self.jobs.add(jobs.sweep_expired, job_id="expire-plans", every_minutes=EXPIRY_SWEEP_MINUTES)
 
     def start(self) -> Runtime:
-        self._thread.start()
-        self._scheduler.add_job(
-            sweep_expired,
-            "interval",
-            args=(self.services, self.leadership),
-            minutes=EXPIRY_SWEEP_MINUTES,
-            id="expire-plans",
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-        )
-        self._scheduler.start()
+        self.loop.start()
         return self
 
     def stop(self) -> None:
-        self._scheduler.shutdown(wait=False)
-        self._stop.set()
-        self.deliverer.wake()
-        self._thread.join(timeout=DRAIN_SECONDS)
-        self.leadership.release()
+        self.loop.stop(DRAIN_SECONDS)
 
 
 def start_worker(settings: Settings, config: BotConfig, deliver: bool) -> Worker:

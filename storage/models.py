@@ -9,7 +9,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    Unicode,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -145,3 +159,14 @@ class GroupRecord(Base):
     group_id: Mapped[str] = mapped_column(String(50), primary_key=True)
     members: Mapped[list[str]] = mapped_column(JSON)
     read_at: Mapped[datetime]
+
+
+# APScheduler's job store, as its SQLAlchemyJobStore defines it: declared here so that Alembic owns it
+# like every other table (the store's own "create if missing" then finds it).
+JOBS_TABLE = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)

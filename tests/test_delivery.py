@@ -145,7 +145,7 @@ def test_a_rate_limit_pauses_delivery_for_retry_after(
     assert sender.deliver_due() == 0
     clock.now += timedelta(seconds=1)
     assert sender.deliver_due() == 4 and slack.sent[0].startswith("plan")
-    assert sender._idle_seconds() == POLL_SECONDS  # the pause is over: back to polling, not spinning
+    assert sender.idle_seconds() == POLL_SECONDS  # the pause is over: back to polling, not spinning
 
 
 def test_outages_back_off_then_give_up_and_say_so(
