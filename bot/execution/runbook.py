@@ -7,6 +7,7 @@ token, and pg_dump may print its connection string.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -85,10 +86,8 @@ def run_command(
 
 def _stop(proc: subprocess.Popen[bytes]) -> str:
     """Kill the command's process group; what it printed until then."""
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group is gone already
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     out, _ = proc.communicate()
     return out.decode(errors="replace")
 
