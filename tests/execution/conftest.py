@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bot.demo import load_example_schema
-from bot.embedded import client_tool
+from bot.embedded import client_tool, create_database, drop_database
 from tests.conftest import EXAMPLES
 
 
+@pytest.fixture(scope="session")
+def nchat_template(pg_admin_dsn: str) -> Iterator[str]:
+    """A database with the example schema ``nchat`` and its seed rows, loaded once, to copy from."""
+    name = f"nchat_template_{uuid.uuid4().hex[:12]}"
+    load_example_schema(create_database(pg_admin_dsn, name), EXAMPLES)
+    yield name
+    drop_database(pg_admin_dsn, name)
+
+
 @pytest.fixture
-def nchat_dsn(target_dsn: str) -> str:
-    """A fresh database holding the example schema ``nchat`` and its seed rows."""
-    load_example_schema(target_dsn, EXAMPLES)
-    return target_dsn
+def nchat_dsn(pg_admin_dsn: str, nchat_template: str) -> Iterator[str]:
+    """A fresh database with the example schema and its rows (a copy of the template), dropped afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield create_database(pg_admin_dsn, name, template=nchat_template)
+    drop_database(pg_admin_dsn, name)
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +49,12 @@ def with_password(dsn: str) -> tuple[str, str]:
     if not params.get("password"):
         params["password"] = "hunter2-not-shown"
     return make_conninfo(**{k: str(v) for k, v in params.items() if v is not None}), str(params["password"])
+
+
+@contextmanager
+def table_locked(dsn: str, table: str) -> Iterator[None]:
+    """Another session holds ACCESS EXCLUSIVE on ``table`` until the block ends."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+        conn.rollback()
