@@ -12,6 +12,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bot.demo import load_example_schema
 from bot.embedded import client_tool, create_database, drop_database
+from bot.execution.apply import ApplyResult, apply_segments
+from bot.execution.segments import Segment, SqlStatement
 from tests.conftest import EXAMPLES
 
 
@@ -58,3 +60,23 @@ def table_locked(dsn: str, table: str) -> Iterator[None]:
         conn.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
         yield
         conn.rollback()
+
+
+APP = "migrate-bot plan #7"
+
+
+def segment(transactional: bool, *statements: tuple[int, str]) -> Segment:
+    """A segment of (statement index, SQL) pairs, as the plan stores them."""
+    return Segment(transactional, tuple(SqlStatement(sql, index, index + 1) for index, sql in statements))
+
+
+def apply(dsn: str, segments: list[Segment], **options: object) -> ApplyResult:
+    """``apply_segments`` with quick test settings, any of them overridden by ``options``."""
+    settings: dict[str, object] = {
+        "lock_timeout": "5s",
+        "statement_timeout": "30s",
+        "lock_retries": 0,
+        "retry_backoff_seconds": 0.1,
+        "application_name": APP,
+    }
+    return apply_segments(dsn, segments, **{**settings, **options})  # type: ignore[arg-type]

@@ -1,0 +1,284 @@
+"""Applying a migration's segments to the target: exactly the approved statements, under lock and
+statement timeouts, retried when a lock is not granted in time, and watched while they wait for one.
+
+One dedicated connection runs everything. A transactional segment is one transaction (``lock_timeout``
+and ``statement_timeout`` set LOCAL); a segment that cannot run in one (``CREATE INDEX CONCURRENTLY``)
+runs alone in autocommit after both are set for the session. Statements are sent as stored, one at a
+time, never re-parsed or rewritten.
+
+A segment that times out waiting for a lock (SQLSTATE 55P03) is rolled back and tried again after a
+growing pause, as the guide says. Only transactional segments are retried: a non-transactional one may
+leave work behind (an INVALID index), and running it again would fail on that instead. While a statement
+runs, a second connection asks ``pg_blocking_pids`` every half second who it waits for, so the people
+watching know which session to look at.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from bot.execution.output import shown
+from bot.execution.segments import Segment
+from bot.execution.target import connect, connected, dsn_secrets
+
+LOCK_POLL_SECONDS = 0.5
+QUERY_LIMIT = 500  # characters of a blocking session's query shown
+LOCK_NOT_AVAILABLE = "55P03"
+
+# The guide's "Lock waits" query for one waiting backend: who blocks it, and the lock each holds on
+# what it waits for (a table, a row's transaction …).
+BLOCKERS = """
+SELECT a.pid, a.usename, a.application_name, a.state, a.query,
+       coalesce(a.xact_start, a.query_start, a.backend_start),
+       (SELECT string_agg(DISTINCT h.mode, ', ') FROM pg_locks h
+        WHERE h.pid = a.pid AND h.granted
+          AND (h.locktype, h.database, h.relation, h.page, h.tuple, h.virtualxid, h.transactionid,
+               h.classid, h.objid, h.objsubid)
+              IS NOT DISTINCT FROM
+              (w.locktype, w.database, w.relation, w.page, w.tuple, w.virtualxid, w.transactionid,
+               w.classid, w.objid, w.objsubid)),
+       w.relation::regclass::text
+FROM pg_stat_activity a
+LEFT JOIN LATERAL (SELECT * FROM pg_locks WHERE pid = %(pid)s AND NOT granted LIMIT 1) w ON true
+WHERE a.pid = ANY(pg_blocking_pids(%(pid)s))
+ORDER BY a.pid
+"""
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """A session our statement waits for."""
+
+    pid: int
+    user: str | None
+    application_name: str
+    state: str | None  # "idle in transaction" is the classic culprit
+    query: str  # its current or last query, trimmed and redacted
+    since: datetime | None  # when its transaction began (its query, outside one)
+    lock_mode: str | None  # the lock(s) it holds on what we wait for; None when it is queued ahead of us
+    relation: str | None  # the table we wait for; None when we wait for a row or transaction
+
+
+@dataclass(frozen=True)
+class ApplyFailure:
+    segment: int  # position of the segment in the list given
+    statement: int | None  # index of the statement that failed; None: cancelled, or after_last_segment failed
+    sqlstate: str | None
+    message: str  # PostgreSQL's message, redacted
+    transactional: bool  # False: the statement ran alone, and what it did before failing may remain
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    committed: tuple[int, ...]  # statement indexes committed, in order: exactly what an undo must reverse
+    timings: tuple[tuple[int, float], ...]  # (statement index, seconds) of the committed statements
+    failure: ApplyFailure | None
+    lock_retries_used: int
+    duration_seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+class _Failed(Exception):
+    """A segment failed for good; carries the failure to report."""
+
+    def __init__(self, failure: ApplyFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def apply_segments(
+    dsn: str,
+    segments: Sequence[Segment],
+    *,
+    lock_timeout: str,
+    statement_timeout: str,
+    lock_retries: int = 3,
+    retry_backoff_seconds: float = 1.0,
+    application_name: str,
+    progress: Callable[[str], None] | None = None,
+    on_lock_wait: Callable[[list[Blocker]], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    after_last_segment: Callable[[psycopg.Connection], None] | None = None,
+) -> ApplyResult:
+    """Apply ``segments`` in order, stopping at the first that fails for good.
+
+    ``on_lock_wait`` hears who blocks a statement (its blockers' pids changed since the last report).
+    ``cancelled`` is asked before each segment (and each retry). ``after_last_segment(conn)`` runs in
+    the last segment's transaction, before its COMMIT, so what it writes (``ledger.record_applied``)
+    commits with the migration or not at all; after a non-transactional last segment it runs in a
+    transaction of its own. Errors of the statements come back in ``failure``; a connection refused
+    raises StepFailed. If the connection breaks during a COMMIT, that segment is reported failed though
+    the server may have committed it.
+    """
+    started = time.monotonic()
+    committed: list[int] = []
+    timings: list[tuple[int, float]] = []
+    retries = 0
+    secrets = dsn_secrets(dsn)
+
+    def say(message: str) -> None:
+        if progress:
+            progress(message)
+
+    def result(failure: ApplyFailure | None = None) -> ApplyResult:
+        return ApplyResult(tuple(committed), tuple(timings), failure, retries, time.monotonic() - started)
+
+    with (
+        connected(dsn, application_name=application_name) as conn,
+        _Runner(dsn, conn, on_lock_wait, f"{application_name} lock watch") as runner,
+    ):
+        for number, segment in enumerate(segments):
+            hook = after_last_segment if number == len(segments) - 1 else None
+            where = f"segment {number + 1}/{len(segments)}"
+            attempt = 0
+            while True:
+                if cancelled and cancelled():
+                    message = f"cancelled before {where}"
+                    return result(ApplyFailure(number, None, None, message, segment.transactional, True))
+                try:
+                    seg_timings = runner.segment(
+                        number, segment, lock_timeout, statement_timeout, hook, secrets
+                    )
+                    break
+                except _Failed as err:
+                    lock_wait = (
+                        err.failure.sqlstate == LOCK_NOT_AVAILABLE and err.failure.statement is not None
+                    )
+                    if not (lock_wait and segment.transactional and attempt < lock_retries):
+                        say(f"{where} failed: {err.failure.message}")
+                        return result(err.failure)
+                pause = retry_backoff_seconds * 2**attempt
+                attempt += 1
+                retries += 1
+                say(
+                    f"{where}: lock not granted within {lock_timeout}, rolled back; retry {attempt}/"
+                    f"{lock_retries} in {pause:g} s"
+                )
+                time.sleep(pause)
+            committed.extend(s.index for s in segment.statements)
+            timings.extend(seg_timings)
+            kind = "transaction" if segment.transactional else "outside a transaction"
+            say(
+                f"{where} committed ({len(segment.statements)} statement(s), {kind}) in "
+                f"{sum(t for _, t in seg_timings):.2f} s"
+            )
+    return result()
+
+
+class _Runner:
+    """Runs statements on the migration's connection, watching for lock waits from a second one."""
+
+    def __init__(
+        self,
+        dsn: str,
+        conn: psycopg.Connection,
+        on_lock_wait: Callable[[list[Blocker]], None] | None,
+        watch_name: str,
+    ) -> None:
+        self.dsn, self.conn, self.on_lock_wait, self.watch_name = dsn, conn, on_lock_wait, watch_name
+        self.pid = conn.info.backend_pid
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply")
+        self.monitor: psycopg.Connection | None = None  # opened when a statement first runs long
+
+    def __enter__(self) -> _Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown()
+        if self.monitor is not None:
+            self.monitor.close()
+
+    def segment(
+        self,
+        number: int,
+        segment: Segment,
+        lock_timeout: str,
+        statement_timeout: str,
+        hook: Callable[[psycopg.Connection], None] | None,
+        secrets: tuple[str, ...],
+    ) -> list[tuple[int, float]]:
+        """Run one segment; its statements' timings, or _Failed (its transaction rolled back)."""
+        conn, timings = self.conn, []
+        current: int | None = None
+        try:
+            if segment.transactional:
+                with conn.transaction():
+                    self._timeouts(lock_timeout, statement_timeout, local=True)
+                    for stmt in segment.statements:
+                        current = stmt.index
+                        timings.append((stmt.index, self._timed(stmt.sql)))
+                    current = None
+                    if hook:
+                        hook(conn)
+            else:
+                self._timeouts(lock_timeout, statement_timeout, local=False)
+                stmt = segment.statements[0]
+                current = stmt.index
+                timings.append((stmt.index, self._timed(stmt.sql)))
+                current = None
+                if hook:
+                    with conn.transaction():
+                        hook(conn)
+        except psycopg.Error as err:
+            message = shown(str(err), secrets)
+            if current is None:
+                message = f"after the last segment: {message}"
+            raise _Failed(
+                ApplyFailure(number, current, err.sqlstate, message, segment.transactional)
+            ) from None
+        return timings
+
+    def _timeouts(self, lock_timeout: str, statement_timeout: str, *, local: bool) -> None:
+        self.conn.execute(
+            "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
+            (lock_timeout, local, statement_timeout, local),
+        )
+
+    def _timed(self, statement: str) -> float:
+        """Run one statement as written, reporting lock waits while it runs; its duration in seconds."""
+        started = time.monotonic()
+        if self.on_lock_wait is None:
+            self.conn.execute(statement)
+            return time.monotonic() - started
+        running = self.pool.submit(self.conn.execute, statement)
+        reported: frozenset[int] = frozenset()
+        try:
+            while True:
+                try:
+                    running.result(timeout=LOCK_POLL_SECONDS)
+                    return time.monotonic() - started
+                except FutureTimeout:
+                    blockers = self._blockers()
+                    pids = frozenset(b.pid for b in blockers)
+                    if blockers and pids != reported:
+                        self.on_lock_wait(blockers)
+                    reported = pids
+        except BaseException:
+            if not running.done():  # the callback failed or we were interrupted: stop the statement too
+                self.conn.cancel_safe()
+                running.exception()
+            raise
+
+    def _blockers(self) -> list[Blocker]:
+        if self.monitor is None:
+            self.monitor = connect(self.dsn, application_name=self.watch_name)
+        secrets = dsn_secrets(self.dsn)
+        return [
+            Blocker(
+                pid, user, app or "", state, shown(query or "", secrets, QUERY_LIMIT), since, mode, relation
+            )
+            for pid, user, app, state, query, since, mode, relation in self.monitor.execute(
+                BLOCKERS, {"pid": self.pid}
+            ).fetchall()
+        ]
