@@ -24,6 +24,7 @@ from datetime import datetime
 
 import psycopg
 
+from bot.execution.errors import StepFailed
 from bot.execution.output import shown
 from bot.execution.segments import Segment
 from bot.execution.target import connect, connected, dsn_secrets
@@ -113,33 +114,36 @@ def apply_segments(
 ) -> ApplyResult:
     """Apply ``segments`` in order, stopping at the first that fails for good.
 
-    ``on_lock_wait`` hears who blocks a statement (its blockers' pids changed since the last report).
+    ``on_lock_wait`` hears who blocks a statement, whenever the set of blockers changes while it waits.
     ``cancelled`` is asked before each segment (and each retry). ``after_last_segment(conn)`` runs in
     the last segment's transaction, before its COMMIT, so what it writes (``ledger.record_applied``)
-    commits with the migration or not at all; after a non-transactional last segment it runs in a
-    transaction of its own. Errors of the statements come back in ``failure``; a connection refused
-    raises StepFailed. If the connection breaks during a COMMIT, that segment is reported failed though
-    the server may have committed it.
+    commits with the migration or not at all; after a non-transactional last segment it can only run
+    in a transaction of its own (its failure then leaves that segment committed).
+
+    Errors of the statements come back in ``failure``, with ``committed`` saying exactly what stays;
+    only a refused connection raises (StepFailed). If the connection breaks during a COMMIT, that
+    segment is reported failed though the server may have committed it.
     """
     started = time.monotonic()
     committed: list[int] = []
     timings: list[tuple[int, float]] = []
     retries = 0
-    secrets = dsn_secrets(dsn)
 
     def say(message: str) -> None:
         if progress:
             progress(message)
 
     def result(failure: ApplyFailure | None = None) -> ApplyResult:
+        if failure:
+            say(f"{'stopped' if failure.cancelled else 'failed'}: {failure.message}")
         return ApplyResult(tuple(committed), tuple(timings), failure, retries, time.monotonic() - started)
 
     with (
         connected(dsn, application_name=application_name) as conn,
-        _Runner(dsn, conn, on_lock_wait, f"{application_name} lock watch") as runner,
+        _Runner(dsn, conn, application_name, (lock_timeout, statement_timeout), on_lock_wait, say) as runner,
     ):
         for number, segment in enumerate(segments):
-            hook = after_last_segment if number == len(segments) - 1 else None
+            last = number == len(segments) - 1
             where = f"segment {number + 1}/{len(segments)}"
             attempt = 0
             while True:
@@ -147,32 +151,32 @@ def apply_segments(
                     message = f"cancelled before {where}"
                     return result(ApplyFailure(number, None, None, message, segment.transactional, True))
                 try:
-                    seg_timings = runner.segment(
-                        number, segment, lock_timeout, statement_timeout, hook, secrets
-                    )
+                    done = runner.segment(number, segment, after_last_segment if last else None)
                     break
                 except _Failed as err:
                     lock_wait = (
                         err.failure.sqlstate == LOCK_NOT_AVAILABLE and err.failure.statement is not None
                     )
                     if not (lock_wait and segment.transactional and attempt < lock_retries):
-                        say(f"{where} failed: {err.failure.message}")
                         return result(err.failure)
                 pause = retry_backoff_seconds * 2**attempt
                 attempt += 1
                 retries += 1
                 say(
-                    f"{where}: lock not granted within {lock_timeout}, rolled back; retry {attempt}/"
-                    f"{lock_retries} in {pause:g} s"
+                    f"{where}: lock not granted within {lock_timeout}, rolled back; "
+                    f"retry {attempt}/{lock_retries} in {pause:g} s"
                 )
                 time.sleep(pause)
             committed.extend(s.index for s in segment.statements)
-            timings.extend(seg_timings)
-            kind = "transaction" if segment.transactional else "outside a transaction"
-            say(
-                f"{where} committed ({len(segment.statements)} statement(s), {kind}) in "
-                f"{sum(t for _, t in seg_timings):.2f} s"
-            )
+            timings.extend(done)
+            kind = "one transaction" if segment.transactional else "outside a transaction"
+            seconds = sum(t for _, t in done)
+            say(f"{where} committed ({len(segment.statements)} statement(s), {kind}) in {seconds:.2f} s")
+            if last and after_last_segment and not segment.transactional:
+                try:
+                    runner.alone(number, after_last_segment)
+                except _Failed as err:
+                    return result(err.failure)
     return result()
 
 
@@ -183,10 +187,15 @@ class _Runner:
         self,
         dsn: str,
         conn: psycopg.Connection,
+        application_name: str,
+        timeouts: tuple[str, str],
         on_lock_wait: Callable[[list[Blocker]], None] | None,
-        watch_name: str,
+        say: Callable[[str], None],
     ) -> None:
-        self.dsn, self.conn, self.on_lock_wait, self.watch_name = dsn, conn, on_lock_wait, watch_name
+        self.dsn, self.conn, self.timeouts, self.say = dsn, conn, timeouts, say  # lock, statement timeouts
+        self.on_lock_wait = on_lock_wait
+        self.watch_name = f"{application_name} lock watch"
+        self.secrets = dsn_secrets(dsn)
         self.pid = conn.info.backend_pid
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply")
         self.monitor: psycopg.Connection | None = None  # opened when a statement first runs long
@@ -200,46 +209,49 @@ class _Runner:
             self.monitor.close()
 
     def segment(
-        self,
-        number: int,
-        segment: Segment,
-        lock_timeout: str,
-        statement_timeout: str,
-        hook: Callable[[psycopg.Connection], None] | None,
-        secrets: tuple[str, ...],
+        self, number: int, segment: Segment, hook: Callable[[psycopg.Connection], None] | None
     ) -> list[tuple[int, float]]:
-        """Run one segment; its statements' timings, or _Failed (its transaction rolled back)."""
-        conn, timings = self.conn, []
+        """Run one segment (``hook`` before the COMMIT of a transactional one); its statements' timings.
+
+        Raises _Failed, the segment's transaction rolled back.
+        """
+        timings: list[tuple[int, float]] = []
         current: int | None = None
         try:
-            if segment.transactional:
-                with conn.transaction():
-                    self._timeouts(lock_timeout, statement_timeout, local=True)
-                    for stmt in segment.statements:
-                        current = stmt.index
-                        timings.append((stmt.index, self._timed(stmt.sql)))
-                    current = None
-                    if hook:
-                        hook(conn)
-            else:
-                self._timeouts(lock_timeout, statement_timeout, local=False)
-                stmt = segment.statements[0]
-                current = stmt.index
-                timings.append((stmt.index, self._timed(stmt.sql)))
+            if not segment.transactional:
+                self._set_timeouts(local=False)
+                current = segment.statements[0].index
+                return [(current, self._timed(segment.statements[0].sql))]
+            with self.conn.transaction():
+                self._set_timeouts(local=True)
+                for stmt in segment.statements:
+                    current = stmt.index
+                    timings.append((current, self._timed(stmt.sql)))
                 current = None
                 if hook:
-                    with conn.transaction():
-                        hook(conn)
+                    hook(self.conn)
         except psycopg.Error as err:
-            message = shown(str(err), secrets)
-            if current is None:
-                message = f"after the last segment: {message}"
-            raise _Failed(
-                ApplyFailure(number, current, err.sqlstate, message, segment.transactional)
-            ) from None
+            raise _Failed(self._failure(number, current, err, segment.transactional)) from None
         return timings
 
-    def _timeouts(self, lock_timeout: str, statement_timeout: str, *, local: bool) -> None:
+    def alone(self, number: int, hook: Callable[[psycopg.Connection], None]) -> None:
+        """Run ``hook`` in a transaction of its own; raises _Failed."""
+        try:
+            with self.conn.transaction():
+                hook(self.conn)
+        except psycopg.Error as err:
+            raise _Failed(self._failure(number, None, err, False)) from None
+
+    def _failure(
+        self, number: int, statement: int | None, err: psycopg.Error, transactional: bool
+    ) -> ApplyFailure:
+        message = shown(str(err), self.secrets)
+        if statement is None:
+            message = f"after the last segment: {message}"
+        return ApplyFailure(number, statement, err.sqlstate, message, transactional)
+
+    def _set_timeouts(self, *, local: bool) -> None:
+        lock_timeout, statement_timeout = self.timeouts
         self.conn.execute(
             "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
             (lock_timeout, local, statement_timeout, local),
@@ -261,7 +273,7 @@ class _Runner:
                 except FutureTimeout:
                     blockers = self._blockers()
                     pids = frozenset(b.pid for b in blockers)
-                    if blockers and pids != reported:
+                    if blockers and pids != reported and self.on_lock_wait:
                         self.on_lock_wait(blockers)
                     reported = pids
         except BaseException:
@@ -271,14 +283,18 @@ class _Runner:
             raise
 
     def _blockers(self) -> list[Blocker]:
-        if self.monitor is None:
-            self.monitor = connect(self.dsn, application_name=self.watch_name)
-        secrets = dsn_secrets(self.dsn)
+        """Who our statement waits for; a watch that cannot read it stops, and the migration goes on."""
+        try:
+            if self.monitor is None:
+                self.monitor = connect(self.dsn, application_name=self.watch_name)
+            rows = self.monitor.execute(BLOCKERS, {"pid": self.pid}).fetchall()
+        except (psycopg.Error, StepFailed) as err:
+            self.say(f"lock watch stopped: {shown(str(err), self.secrets)}")
+            self.on_lock_wait = None
+            return []
         return [
             Blocker(
-                pid, user, app or "", state, shown(query or "", secrets, QUERY_LIMIT), since, mode, relation
+                pid, user, app or "", state, shown(query or "", self.secrets, QUERY_LIMIT), since, mode, rel
             )
-            for pid, user, app, state, query, since, mode, relation in self.monitor.execute(
-                BLOCKERS, {"pid": self.pid}
-            ).fetchall()
+            for pid, user, app, state, query, since, mode, rel in rows
         ]

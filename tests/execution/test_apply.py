@@ -197,3 +197,18 @@ def test_after_last_segment_commits_with_the_last_segment_or_not_at_all(target_d
     ]
     assert apply(target_dsn, ok, after_last_segment=record).ok
     assert query(target_dsn, "SELECT (SELECT txid::text FROM record) = (SELECT id::text FROM b)") == [(True,)]
+
+
+def test_after_a_non_transactional_last_segment_the_hook_runs_alone(table_dsn: str) -> None:
+    def fail(conn: psycopg.Connection) -> None:
+        conn.execute("SELECT 1 / 0")
+
+    result = apply(
+        table_dsn,
+        [segment(False, (0, "CREATE INDEX CONCURRENTLY t_note ON t (note)"))],
+        after_last_segment=fail,
+    )
+    assert result.committed == (0,)
+    assert result.failure is not None and result.failure.statement is None
+    assert result.failure.message.startswith("after the last segment: division by zero")
+    assert query(table_dsn, "SELECT to_regclass('t_note') IS NOT NULL") == [(True,)]
