@@ -36,10 +36,10 @@ def split_password(dsn: str) -> tuple[str, str | None]:
 
 
 def error_text(err: BaseException, dsn: str) -> str:
-    """A server error as one line: SQLSTATE (when there is one) and message, redacted."""
+    """A server error redacted, its SQLSTATE (when there is one) after its first line."""
     sqlstate = getattr(err, "sqlstate", None)
-    message = shown(str(err), dsn_secrets(dsn))
-    return f"{message} (SQLSTATE {sqlstate})" if sqlstate else message
+    first, newline, rest = shown(str(err), dsn_secrets(dsn)).partition("\n")
+    return f"{first} (SQLSTATE {sqlstate}){newline}{rest}" if sqlstate else first + newline + rest
 
 
 def connect(dsn: str, *, autocommit: bool = True, application_name: str | None = None) -> psycopg.Connection:
