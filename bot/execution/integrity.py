@@ -8,7 +8,7 @@ a statement timeout in a read-only session: on a live server a check must never 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import NamedTuple
 
 import psycopg
@@ -20,6 +20,7 @@ from bot.execution.target import connected
 from bot.sql.fingerprint import USER_SCHEMAS
 from bot.sql.model import Operation
 
+INVALID_HELP = "queries do not use it; drop it (DROP INDEX CONCURRENTLY) and build it again"
 FOREIGN_KEYS = f"""
 WITH s AS ({USER_SCHEMAS})
 SELECT c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text,
@@ -97,7 +98,7 @@ def check_integrity(
     Failures: orphaned rows, an invalid index, a constraint named in ``validated`` still NOT VALID. A
     foreign key whose count runs past ``statement_timeout`` is NOT_CHECKED. Raises StepCancelled.
     """
-    params: Mapping[str, object] = {"schemas": list(schemas) if schemas is not None else None, "tables": None}
+    params = {"schemas": list(schemas) if schemas is not None else None}
     with connected(dsn) as conn:
         _read_only(conn, statement_timeout)
         foreign_keys = [ForeignKey._make(row) for row in conn.execute(FOREIGN_KEYS, params).fetchall()]
@@ -119,9 +120,6 @@ def check_integrity(
             for index, table in invalid_indexes(conn, schemas=schemas)
         ]
     return checks
-
-
-INVALID_HELP = "queries do not use it; drop it (DROP INDEX CONCURRENTLY) and build it again"
 
 
 def invalid_indexes(
