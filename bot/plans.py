@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot import timeline
 from bot.config import BotConfig, EnvironmentConfig
 from bot.errors import InvalidState, NotFound, UserError
+from bot.execution.segments import plan_segments
 from bot.policy import ApprovalRequirement
 from bot.sql.analyze import analyze, analyze_parsed
 from bot.sql.catalog import Catalog
@@ -181,6 +182,7 @@ def create_plan(
         rollback=rollback_to_dict(draft.rollback),
         analysis=draft.analysis.to_dict(),
         rollback_analysis=draft.rollback_analysis.to_dict() if draft.rollback_analysis else None,
+        segments=plan_segments(draft.analysis, draft.rollback, draft.rollback_analysis),
         complexity=draft.analysis.complexity.value,
         state=state.value,
         author=author,
@@ -264,7 +266,12 @@ def rollback_to_dict(rollback: Rollback) -> dict[str, object]:
         "source": rollback.source,
         "path": rollback.path,
         "steps": [
-            {"statement_index": s.statement_index, "sql": s.sql, "irreversible_reason": s.irreversible_reason}
+            {
+                "statement_index": s.statement_index,
+                "sql": s.sql,
+                "irreversible_reason": s.irreversible_reason,
+                "outside": s.outside,
+            }
             for s in rollback.steps
         ],
     }

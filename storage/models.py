@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -67,6 +68,10 @@ class PlanRecord(Base):
     channel_id: Mapped[str | None] = mapped_column(String(50))
     message_ts: Mapped[str | None] = mapped_column(String(50))
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
+    # how it runs: {"forward": [segment…], "rollback": [segment…], "problem": why it cannot, or None}
+    segments: Mapped[dict[str, Any] | None]
+    procedure: Mapped[str | None] = mapped_column(String(20))  # chosen when the run starts
+    abort_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -159,6 +164,26 @@ class GroupRecord(Base):
     group_id: Mapped[str] = mapped_column(String(50), primary_key=True)
     members: Mapped[list[str]] = mapped_column(JSON)
     read_at: Mapped[datetime]
+
+
+class StepRecord(Base):
+    """One step of a plan's run (backup, apply …, rollback, restore): committed when it starts and
+    when it ends, before either is announced, so a restart knows exactly what was running."""
+
+    __tablename__ = "steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    step: Mapped[str] = mapped_column(String(30))
+    state: Mapped[str] = mapped_column(String(20))
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    operator: Mapped[str] = mapped_column(String(100))
+    output: Mapped[dict[str, Any]] = mapped_column(default=dict)  # evidence and details, redacted
+    error: Mapped[str | None] = mapped_column(Text)
+    message_ts: Mapped[str | None] = mapped_column(String(50))  # its line in the plan's thread
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
 
 
 # APScheduler's job store, as its SQLAlchemyJobStore defines it: declared here so that Alembic owns it

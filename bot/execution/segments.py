@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sql.model import Operation, Statement
+from bot.sql.model import Analysis, Operation, Rollback, Statement
 
 # Operation kinds of transaction control: the runner opens and closes transactions itself.
 TRANSACTION_CONTROL = "transaction"
@@ -97,3 +97,40 @@ def to_data(segments: Sequence[Segment]) -> list[dict[str, Any]]:
 
 def from_data(data: Sequence[dict[str, Any]]) -> list[Segment]:
     return [Segment.from_dict(d) for d in data]
+
+
+def plan_segments(
+    forward: Analysis, rollback: Rollback, rollback_analysis: Analysis | None
+) -> dict[str, Any]:
+    """What a plan stores to be run: the migration's segments, the rollback's, and why it cannot be run,
+    if it cannot. A hand-written rollback is split like a migration (its analysis); a generated one is
+    taken from its steps, each knowing the forward statement it reverses, so a half-applied migration
+    is undone exactly (and the runner sets the rollback's lock_timeout itself)."""
+    try:
+        if rollback_analysis is not None:
+            back = split(rollback_analysis.statements, rollback_analysis.operations)
+        else:
+            back = _generated(rollback)
+        return {
+            "forward": to_data(split(forward.statements, forward.operations)),
+            "rollback": to_data(back),
+            "problem": None,
+        }
+    except Unrunnable as err:
+        return {"forward": [], "rollback": [], "problem": str(err)}
+
+
+def _generated(rollback: Rollback) -> list[Segment]:
+    steps = [step for step in rollback.steps if step.sql]
+    found, taken = [], set()
+    for index, step in enumerate(steps):
+        assert step.sql is not None
+        at = rollback.sql.find(step.sql)
+        while at in taken:  # the same inverse twice: the next occurrence
+            at = rollback.sql.find(step.sql, at + 1)
+        taken.add(at)
+        line = rollback.sql.count("\n", 0, at) + 1
+        found.append(SqlStatement(step.sql.strip().rstrip(";"), index, line, step.statement_index))
+    inside = tuple(s for s, step in zip(found, steps, strict=True) if not step.outside)
+    outside = [Segment(False, (s,)) for s, step in zip(found, steps, strict=True) if step.outside]
+    return ([Segment(True, inside)] if inside else []) + outside

@@ -188,6 +188,7 @@ class RollbackStep:
     statement_index: int
     sql: str | None
     irreversible_reason: str | None = None
+    outside: bool = False  # runs after the rollback's transaction (CONCURRENTLY cannot run inside one)
 
 
 @dataclass(frozen=True)

@@ -285,7 +285,12 @@ def generate_rollback(
             sql, reason, outside = generator.inverse(op)
             if sql is not None or reason is not None:
                 planned.append(
-                    (RollbackStep(stmt.index, sql, reason), stmt.line, _first_line(stmt.sql), outside)
+                    (
+                        RollbackStep(stmt.index, sql, reason, outside),
+                        stmt.line,
+                        _first_line(stmt.sql),
+                        outside,
+                    )
                 )
     planned.reverse()
     lines = [

@@ -50,3 +50,25 @@ def test_segments_round_trip_as_data_with_lines_and_what_they_undo() -> None:
     assert from_data(to_data(segments)) == segments
     assert [(s.line, s.undoes) for s in segments[0].statements] == [(1, None), (2, 7)]
     assert isinstance(segments[0], Segment)
+
+
+def test_a_generated_rollback_runs_its_steps_and_knows_what_each_reverses() -> None:
+    from bot.execution.segments import plan_segments
+    from bot.sql.parse import parse_statements
+    from bot.sql.rollback import generate_rollback
+
+    sql = (
+        "ALTER TABLE t ADD COLUMN c int;\nCREATE INDEX CONCURRENTLY i ON t (c);\n"
+        "COMMENT ON COLUMN t.c IS 'x';\n"
+    )
+    catalog = OfflineCatalog(180000)
+    analysis = analyze(sql, catalog=catalog, policy=load_policy().complexity)
+    rollback = generate_rollback(parse_statements(sql), catalog=catalog)
+    stored = plan_segments(analysis, rollback, None)
+    back = from_data(stored["rollback"])
+    assert stored["problem"] is None and [s.transactional for s in back] == [True, False]
+    inside = [(s.undoes, s.sql.split()[0]) for s in back[0].statements]
+    assert (0, "ALTER") in inside and all(s.sql in rollback.sql for seg in back for s in seg.statements)
+    assert [(s.undoes, s.sql) for s in back[1].statements] == [(1, "DROP INDEX CONCURRENTLY i")]
+    lines = rollback.sql.splitlines()
+    assert all(lines[s.line - 1].startswith(s.sql) for seg in back for s in seg.statements)
