@@ -130,10 +130,13 @@ def restore(
     """The guide's emergency restore: ``pg_restore --clean --if-exists``, each object of the backup dropped
     and recreated with its data. Objects the backup does not have (a table the migration created) stay.
 
-    Raises StepFailed (StepTimeout, StepCancelled) with pg_restore's trimmed output, also when it went on
-    past errors (its exit code 1: "errors ignored on restore"), for a person to judge.
+    With one job it runs as a single transaction: a restore that fails (an object the migration added
+    depends on one it must drop) changes nothing. Parallel jobs cannot share a transaction; a failure
+    then leaves whatever was restored so far. Raises StepFailed (StepTimeout, StepCancelled) with
+    pg_restore's trimmed output.
     """
-    argv = [pg_restore, "--clean", "--if-exists", *([f"--jobs={jobs}"] if jobs > 1 else []), str(backup_path)]
+    parallel = [f"--jobs={jobs}"] if jobs > 1 else ["--single-transaction"]
+    argv = [pg_restore, "--clean", "--if-exists", *parallel, str(backup_path)]
     result = _run_against(argv, dsn, timeout=timeout, cancelled=cancelled)
     return Restore(backup_path, result.duration_seconds, result.output)
 

@@ -14,6 +14,7 @@ import pytest
 from bot.embedded import dsn_for_database
 from bot.execution.backup import backup, restore, restore_check, verify_backup
 from bot.execution.errors import StepFailed, StepTimeout
+from tests.conftest import EXAMPLES
 from tests.execution.conftest import table_locked, with_password
 
 TABLES = ["nchat.nchat_users", "nchat.nchat_messages"]
@@ -155,3 +156,16 @@ def test_a_restore_check_compares_row_counts_in_a_scratch_database_it_drops(
     with pytest.raises(StepFailed, match="pg_restore exited"):
         restore_check(taken.path, nchat_dsn, pg_admin_dsn, pg_restore=pg_restore, tables=TABLES, timeout=60)
     assert scratch_databases(pg_admin_dsn) == []
+
+
+def test_a_restore_that_cannot_drop_what_depends_on_new_objects_changes_nothing(
+    nchat_dsn: str, pg_dump: str, pg_restore: str, tmp_path: Path
+) -> None:
+    taken = backup(nchat_dsn, tmp_path, "b", pg_dump=pg_dump, timeout=60)
+    with psycopg.connect(nchat_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE nchat.nchat_audit_log SET action = 'after the backup'")
+        conn.execute((EXAMPLES / "migrations" / "054_add_message_bookmarks.sql").read_text())
+    after = contents(nchat_dsn, "nchat.nchat_audit_log")  # a table nothing new depends on
+    with pytest.raises(StepFailed, match="cannot drop constraint nchat_users_pkey"):
+        restore(taken.path, nchat_dsn, pg_restore=pg_restore, timeout=60)
+    assert contents(nchat_dsn, "nchat.nchat_audit_log") == after
