@@ -10,7 +10,9 @@ from bot.approvals import Approvals
 from bot.clock import Clock, system_clock
 from bot.config import BotConfig, ConfigError, EnvironmentConfig, Settings, ToolsConfig, load_config
 from bot.deps import Deps
+from bot.execution.runner import Runner
 from bot.group_cache import StoredGroups
+from bot.jobs import Jobs
 from bot.outbox import Outbox
 from bot.planning import Planner
 from bot.policy import load_policy
@@ -66,6 +68,8 @@ class Services:
     outbox: Outbox
     approvals: Approvals
     planner: Planner
+    runner: Runner
+    jobs: Jobs | None = None  # this process's scheduler, when it has one (``serve``'s workers)
 
 
 def build_services(
@@ -96,4 +100,5 @@ def build_services(
         outbox=deps.outbox,
         approvals=Approvals(deps),
         planner=Planner(deps),
+        runner=Runner(deps),
     )

@@ -24,6 +24,7 @@ from bot.approvals import status_dict
 from bot.config import ConfigError, RoleConfig, Settings, staffing_findings
 from bot.delivery import Deliverer
 from bot.errors import UserError
+from bot.execution.report import step_line
 from bot.markup import plain
 from bot.plans import draft_plan, environment, get_plan
 from bot.redact import redact
@@ -199,6 +200,54 @@ def _cmd_repost(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _print_run(services: Services, plan_id: int) -> None:
+    """Each step's line as Slack shows it, and where the plan stands."""
+    with services.db.session() as session:
+        plan = get_plan(session, plan_id)
+        lines = [step_line(step, services.clock()) for step in services.runner.steps(session, plan.id)]
+        owed = services.runner.owed(session, plan)
+    for line in lines:
+        print(f"  {plain(line)}")
+    print(f"plan #{plan.id} is {PlanState(plan.state).label}" + "".join(f"; owed: {plain(o)}" for o in owed))
+
+
+def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args, settings)
+    what = "all" if args.all else args.step or "next"
+    order = services.runner.order_run(args.plan, user=args.operator, what=what, operator=True)
+    print(f"plan #{order.plan_id}: running {', '.join(s.value for s in order.steps)} as {args.operator}")
+    state = services.runner.execute(order)
+    _print_run(services, order.plan_id)
+    print(_deliver(services, order.plan_id), file=sys.stderr)
+    return 0 if state not in {PlanState.FAILED, PlanState.ROLLBACK_FAILED} else EXIT_FAIL_ON
+
+
+def _cmd_abort(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args, settings)
+    plan = services.runner.abort(args.plan, user=args.operator, operator=True)
+    print(f"plan #{plan.id}: the run stops after its current step")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args, settings)
+    order = services.runner.order_rollback(args.plan, user=args.operator, reason=args.reason, operator=True)
+    state = services.runner.execute(order)
+    _print_run(services, order.plan_id)
+    print(_deliver(services, order.plan_id), file=sys.stderr)
+    return 0 if state is not PlanState.ROLLBACK_FAILED else EXIT_FAIL_ON
+
+
+def _cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args, settings)
+    if not args.yes:
+        raise UserError(plain(services.runner.restore_warning(args.plan)) + " Add --yes to restore.")
+    order = services.runner.order_restore(args.plan, user=args.operator, confirmed=True, operator=True)
+    state = services.runner.execute(order)
+    _print_run(services, order.plan_id)
+    return 0 if state is PlanState.RESTORED else EXIT_FAIL_ON
+
+
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(args, settings)
     plan, status = services.approvals.status(args.plan)
@@ -290,6 +339,33 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("plan", help="plan id")
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(func=_cmd_status, opens_store=True)
+
+    run = sub.add_parser("run", parents=[common], help="run an approved plan's next step, a step, or all")
+    run.add_argument("plan", help="plan id")
+    which = run.add_mutually_exclusive_group()
+    which.add_argument("--step", help="one step by name, e.g. backup or apply (default: the next)")
+    which.add_argument("--all", action="store_true", help="every remaining step")
+    run.add_argument("--operator", required=True, help="who runs it (name or Slack user id)")
+    run.set_defaults(func=_cmd_run, opens_store=True)
+
+    abort = sub.add_parser("abort", parents=[common], help="stop a running plan after its current step")
+    abort.add_argument("plan", help="plan id")
+    abort.add_argument("--operator", required=True, help="who stops it")
+    abort.set_defaults(func=_cmd_abort, opens_store=True)
+
+    rollback = sub.add_parser("rollback", parents=[common], help="undo what a run applied")
+    rollback.add_argument("plan", help="plan id")
+    rollback.add_argument("--operator", required=True, help="who rolls it back")
+    rollback.add_argument("--reason", required=True, help="why")
+    rollback.set_defaults(func=_cmd_rollback, opens_store=True)
+
+    restore = sub.add_parser(
+        "restore", parents=[common], help="restore the run's backup after a failed rollback"
+    )
+    restore.add_argument("plan", help="plan id")
+    restore.add_argument("--operator", required=True, help="who restores it")
+    restore.add_argument("--yes", action="store_true", help="confirm what the restore overwrites")
+    restore.set_defaults(func=_cmd_restore, opens_store=True)
 
     repost = sub.add_parser(
         "repost", parents=[common], help="send again what Slack refused for a plan (after inviting the bot)"

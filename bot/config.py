@@ -77,6 +77,12 @@ class EnvironmentConfig(_Model):
     migrations_dir: Path
     server_version_num: int | None = Field(default=None, ge=90600)
     channel: ChannelId | None = None
+    # How its plans run: a procedure of policy.execution.procedures, or "auto" (the plan's analysis
+    # proposes: the zero-downtime one unless a statement blocks writes or the plan is High).
+    procedure: str = "auto"
+    backup_dir: Path = Path(DEFAULT_STATE_DIR) / "backups"
+    backup_jobs: int = Field(default=1, ge=1)  # > 1: pg_dump's directory format with parallel jobs
+    restore_check: bool = False  # also restore each backup into a scratch database and compare row counts
 
     @field_validator("dsn_env")
     @classmethod
@@ -344,11 +350,17 @@ def _against_policy(
 ) -> Iterable[str]:
     """What the policy needs that the environments and roles do not give."""
     matrix = policy.approvals.matrix
+    procedures = {"auto", *policy.execution.procedures}
     for name, env in environments.items():
         if env.tier not in matrix:
             yield (
                 f"environments.{name}.tier: {env.tier!r} has no approval rules "
                 f"(policy.approvals has: {', '.join(matrix)})"
+            )
+        if env.procedure not in procedures:
+            yield (
+                f"environments.{name}.procedure: {env.procedure!r} is not a procedure "
+                f"(policy.execution.procedures has: {', '.join(sorted(procedures))})"
             )
     if not roles:  # a config without roles is a planning-only setup; say nothing then
         return

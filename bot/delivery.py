@@ -23,12 +23,13 @@ from bot import timeline
 from bot.approvals import approval_status
 from bot.clock import Clock, system_clock
 from bot.config import BotConfig, DeliveryConfig
+from bot.execution.report import step_line
 from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Notifier, Part, PlanView
 from bot.outbox import Delivery, Kind
 from bot.redact import redact
 from bot.views import message_ref, plan_view
 from storage.db import Database
-from storage.models import OutboxRecord, PlanRecord, aware
+from storage.models import OutboxRecord, PlanRecord, StepRecord, aware
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,25 @@ class Deliverer:
             self.notifier.update_plan(view, ref)
         elif kind is Kind.LINK:
             self.notifier.post_link(view, ref, channel=payload["channel"])
+        elif kind is Kind.STEP:
+            self._send_step(payload["step_id"], ref)
         return None
+
+    def _send_step(self, step_id: int, ref: MessageRef) -> None:
+        """Post the step's line the first time, redraw it after; where it is, is stored at once (a second
+        post of the same step would be a double)."""
+        with self.db.session() as session:
+            step = session.get(StepRecord, step_id)
+            assert step is not None
+            text, line_ts = step_line(step, self.clock()), step.message_ts
+        if line_ts is not None:
+            self.notifier.update_line(MessageRef(ref.channel, line_ts), text)
+            return
+        posted = self.notifier.post_line(ref, text)
+        with self.db.session() as session:
+            stored = session.get(StepRecord, step_id)
+            assert stored is not None
+            stored.message_ts = posted.ts
 
     @contextmanager
     def _stored(self, row: OutboxRecord) -> Iterator[tuple[Session, OutboxRecord]]:

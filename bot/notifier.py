@@ -77,6 +77,14 @@ class Notifier(Protocol):
         """Add news (bot markup, see ``bot.markup``) to a plan's thread."""
         ...
 
+    def post_line(self, ref: MessageRef, text: str) -> MessageRef:
+        """A line in the plan's thread that will be redrawn (a step's progress); returns where it is."""
+        ...
+
+    def update_line(self, line: MessageRef, text: str) -> None:
+        """Redraw such a line."""
+        ...
+
     def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
         """Point ``channel`` (where the plan was asked for) at the plan posted elsewhere."""
         ...
@@ -122,6 +130,14 @@ class ConsoleNotifier:
 
     def post_in_thread(self, ref: MessageRef, text: str) -> None:
         self._say(f"  ↳ {text}")
+
+    def post_line(self, ref: MessageRef, text: str) -> MessageRef:
+        self._count += 1
+        self._say(f"  ↳ {text}")
+        return MessageRef(channel=ref.channel, ts=str(self._count))
+
+    def update_line(self, line: MessageRef, text: str) -> None:
+        self._say(f"  ↻ {text}")
 
     def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
         self._say(f"  → {channel}: the plan is posted in {ref.channel}")

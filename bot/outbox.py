@@ -32,6 +32,7 @@ class Kind(StrEnum):
     REDRAW = "redraw"  # the plan's message drawn again from its current state
     LINK = "link"  # a pointer to the plan from the channel where it was asked for
     EPHEMERAL = "ephemeral"  # a note only one person sees
+    STEP = "step"  # a step's line in the plan's thread, posted then redrawn from the step's state
 
 
 class Delivery(StrEnum):
@@ -115,6 +116,24 @@ class Outbox:
         if waiting is not None:
             return [waiting]
         return [self._add(session, Kind.REDRAW, plan_stream(plan.id), plan_id=plan.id)]
+
+    def step(self, session: Session, plan: PlanRecord, step_id: int) -> list[int]:
+        """Post or redraw a step's line (drawn from the step when delivered); one waiting covers more."""
+        if plan.channel_id is None:
+            return []
+        waiting = session.scalars(
+            select(OutboxRecord).where(
+                OutboxRecord.stream == plan_stream(plan.id),
+                OutboxRecord.kind == Kind.STEP.value,
+                OutboxRecord.state == Delivery.PENDING.value,
+            )
+        ).all()
+        for row in waiting:
+            if row.payload.get("step_id") == step_id:
+                return [row.id]
+        return [
+            self._add(session, Kind.STEP, plan_stream(plan.id), plan_id=plan.id, payload={"step_id": step_id})
+        ]
 
     def ephemeral(
         self, session: Session, *, channel: str, user: str, text: str, plan_id: int | None = None

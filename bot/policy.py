@@ -88,11 +88,45 @@ class ApprovalPolicy(_Model):
         return self.matrix[tier][level]
 
 
+STEP_NAMES = (
+    "backup",
+    "verify_backup",
+    "maintenance_on",
+    "wait_for_connections",
+    "apply",
+    "verify",
+    "integrity_checks",
+    "maintenance_off",
+)
+APPROVERS = "approvers"  # in execution.runners: the plan's own approver roles
+
+
 class ExecutionPolicy(_Model):
     lock_timeout: str
     statement_timeout: str
     max_duration_seconds: float = Field(gt=0)
     connection_drain_timeout_seconds: float = Field(ge=0)
+    lock_retries: int = Field(ge=0)
+    lock_retry_backoff_seconds: float = Field(ge=0)
+    runners: list[str] = Field(min_length=1)
+    command_timeout_seconds: float = Field(gt=0)
+    backup_timeout_seconds: float = Field(gt=0)
+    procedures: dict[str, list[str]]
+
+    @field_validator("procedures")
+    @classmethod
+    def _known_steps(cls, procedures: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, steps in procedures.items():
+            unknown = [s for s in steps if s not in STEP_NAMES]
+            if unknown:
+                raise ValueError(
+                    f"{name}: unknown steps {', '.join(unknown)} (known: {', '.join(STEP_NAMES)})"
+                )
+            if "apply" not in steps:
+                raise ValueError(f"{name}: a procedure must apply the migration")
+            if "maintenance_on" in steps and "maintenance_off" not in steps:
+                raise ValueError(f"{name}: maintenance_on needs maintenance_off after it")
+        return procedures
 
 
 class RollbackTriggers(_Model):

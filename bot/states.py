@@ -34,11 +34,16 @@ TRANSITIONS: dict[PlanState, frozenset[PlanState]] = {
     S.DRAFT: frozenset({S.AWAITING_APPROVAL, S.APPROVED, S.CANCELLED}),
     S.AWAITING_APPROVAL: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.SUPERSEDED, S.EXPIRED}),
     S.APPROVED: frozenset({S.RUNNING, S.CANCELLED, S.SUPERSEDED, S.EXPIRED}),
-    S.RUNNING: frozenset({S.MONITORING, S.COMPLETED, S.FAILED}),
+    # a run pauses between steps (``/migrate run next``, an abort, a step interrupted by a restart)
+    # still RUNNING; rolling back what was applied, or cancelling when nothing was, ends it
+    S.RUNNING: frozenset({S.MONITORING, S.COMPLETED, S.FAILED, S.ROLLING_BACK, S.CANCELLED}),
     S.MONITORING: frozenset({S.COMPLETED, S.ROLLING_BACK}),
-    S.FAILED: frozenset({S.ROLLING_BACK}),
+    S.COMPLETED: frozenset({S.ROLLING_BACK}),  # the way back stays open after the run
+    # a failed step can be tried again; what was applied is rolled back; nothing applied: cancelled
+    S.FAILED: frozenset({S.RUNNING, S.ROLLING_BACK, S.CANCELLED}),
     S.ROLLING_BACK: frozenset({S.ROLLED_BACK, S.ROLLBACK_FAILED}),
-    S.ROLLBACK_FAILED: frozenset({S.RESTORED}),
+    # a failed rollback: try it again, or restore the backup
+    S.ROLLBACK_FAILED: frozenset({S.ROLLING_BACK, S.RESTORED}),
 }
 OPEN_STATES = frozenset({S.DRAFT, S.AWAITING_APPROVAL, S.APPROVED})
 

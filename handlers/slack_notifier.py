@@ -136,6 +136,17 @@ class SlackNotifier:
     def post_in_thread(self, ref: MessageRef, text: str) -> None:
         self._post(channel=ref.channel, thread_ts=ref.ts, text=text)
 
+    def post_line(self, ref: MessageRef, text: str) -> MessageRef:
+        resp = self._post(channel=ref.channel, thread_ts=ref.ts, text=text)
+        return MessageRef(channel=resp["channel"], ts=resp["ts"])
+
+    def update_line(self, line: MessageRef, text: str) -> None:
+        try:
+            validate_message(text=text, blocks=None)
+        except BlockKitError as err:
+            raise _classified(err) from err
+        self._call("chat.update", channel=line.channel, ts=line.ts, text=text)
+
     def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
         link = self.permalink(ref)
         where = f"<{link}|in <#{ref.channel}>>" if link else f"in <#{ref.channel}>"

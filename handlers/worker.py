@@ -70,7 +70,7 @@ class Runtime:
         )
         services.db.on_commit(TOPIC, self.deliverer.wake)
         self.leadership = Leadership(services.db.engine)
-        self.jobs = Jobs(services)
+        self.jobs = services.jobs = Jobs(services)
         jobs.install(services)
         self.loop = LeaderLoop(
             deliverer=self.deliverer,
@@ -80,7 +80,9 @@ class Runtime:
         )
 
     def _took_over(self) -> None:
-        """What a new leader does first: the recurring jobs exist (once, whoever added them)."""
+        """What a new leader does first: steps the last one left running are interrupted (never re-run by
+        themselves), and the recurring jobs exist (once, whoever added them)."""
+        self.services.runner.recover()
         self.jobs.add(jobs.sweep_expired, job_id="expire-plans", every_minutes=EXPIRY_SWEEP_MINUTES)
 
     def start(self) -> Runtime:

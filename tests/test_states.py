@@ -28,8 +28,8 @@ def test_illegal_transition_is_an_error_the_user_sees(a: str, b: str) -> None:
 
 
 def test_terminal_states_have_no_exit() -> None:
+    assert TRANSITIONS[PlanState.COMPLETED] == {PlanState.ROLLING_BACK}  # only the way back
     for terminal in (
-        "completed",
         "rejected",
         "cancelled",
         "superseded",

@@ -21,7 +21,7 @@ from bot.execution.errors import StepFailed
 from bot.execution.integrity import row_counts
 from bot.execution.runbook import CommandResult, run_command
 from bot.execution.target import error_text, split_password
-from bot.sql.rollback import _split as split_name
+from bot.sql.rollback import split_name
 
 # How often a running dump reports its size.
 PROGRESS_EVERY_SECONDS = 10.0

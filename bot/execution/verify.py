@@ -17,7 +17,7 @@ from bot.execution.checks import Check, Outcome
 from bot.execution.integrity import INVALID_HELP, invalid_indexes
 from bot.execution.target import connected
 from bot.sql.model import Operation
-from bot.sql.rollback import _split as split_name
+from bot.sql.rollback import split_name
 
 # Operations that change nothing a catalog could show.
 NOTHING_TO_VERIFY = frozenset(

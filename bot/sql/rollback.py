@@ -49,7 +49,7 @@ def quote(name: str) -> str:
     return maybe_double_quote_name(name)
 
 
-def _split(name: str) -> tuple[str | None, str]:
+def split_name(name: str) -> tuple[str | None, str]:
     """``schema.name`` as written (parts possibly double-quoted) -> (schema or None, unquoted name)."""
     parts, part, quoted, i = [], "", False, 0
     while i < len(name):
@@ -71,7 +71,7 @@ def _split(name: str) -> tuple[str | None, str]:
 
 def _in_schema_of(table: str, name: str) -> str:
     """An index or relation name qualified with ``table``'s schema, as DROP INDEX needs it."""
-    schema, _ = _split(table)
+    schema, _ = split_name(table)
     return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
 
 
@@ -99,7 +99,7 @@ class _Generator:
 
         Returns the name and a note when the catalog could not tell which names were taken.
         """
-        schema, relname = _split(table)
+        schema, relname = split_name(table)
         base = "_".join([relname, *columns, suffix]) if columns else f"{relname}_{suffix}"
         names = self.catalog.schema_names(schema)
         note = "" if names is not None else " (name as PostgreSQL picks it; taken names not checked)"
@@ -195,13 +195,13 @@ class _Generator:
 
     def _undo_rename_table(self, op: Operation) -> Inverse:
         assert op.table is not None
-        _, old = _split(op.table)
+        _, old = split_name(op.table)
         renamed = _in_schema_of(op.table, op.details["new_name"])
         return Inverse(f"ALTER TABLE {renamed} RENAME TO {quote(old)};")
 
     def _undo_rename_index(self, op: Operation) -> Inverse:
         index = op.details["index"]
-        _, old = _split(index)
+        _, old = split_name(index)
         return Inverse(f"ALTER INDEX {_in_schema_of(index, op.details['new_name'])} RENAME TO {quote(old)};")
 
     def _undo_rename_constraint(self, op: Operation) -> Inverse:
@@ -222,7 +222,7 @@ class _Generator:
 
     def _undo_create_view(self, op: Operation) -> Inverse:
         view = op.details["view"]
-        schema, name = _split(view)
+        schema, name = split_name(view)
         reason = self._replaced(op, "view", [n for n in (schema, name) if n], [])
         return Inverse(reason=reason) if reason else Inverse(f"DROP VIEW {view};")
 

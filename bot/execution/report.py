@@ -1,0 +1,39 @@
+"""How a step reads in the plan's thread and on its message (bot markup, see ``bot.markup``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.execution.steps import StepKind, StepState
+from bot.markup import quote
+from storage.models import StepRecord, aware
+
+# Slack shows this much of a failed step's error; the rest is on the timeline.
+ERROR_SHOWN = 500
+
+
+def _seconds(step: StepRecord, now: datetime) -> float:
+    if step.started_at is None:
+        return 0.0
+    end = aware(step.finished_at) if step.finished_at else now
+    return max(0.0, (end - aware(step.started_at)).total_seconds())
+
+
+def step_line(step: StepRecord, now: datetime) -> str:
+    state, label = StepState(step.state), StepKind(step.step).label
+    took = _seconds(step, now)
+    head = f"{state.icon} *{label}*"
+    if step.attempt > 1:
+        head += f" (attempt {step.attempt})"
+    if state is StepState.RUNNING:
+        note = step.output.get("progress")
+        return f"{head} · running for {took:.0f} s" + (f" · {quote(note)}" if note else "")
+    if state is StepState.DONE:
+        summary = step.output.get("summary")
+        return f"{head} · done in {took:.1f} s" + (f" · {quote(summary)}" if summary else "")
+    if state is StepState.FAILED:
+        error = (step.error or "failed")[:ERROR_SHOWN]
+        return f"{head} · failed after {took:.1f} s: `{quote(error)}`"
+    if state is StepState.INTERRUPTED:
+        return f"{head} · interrupted: the bot stopped while it ran; it will not run again by itself"
+    return f"{head} · waiting"

@@ -1,0 +1,357 @@
+"""The steps of the procedure, each a function of what it needs, returning its evidence.
+
+A step raises ``StepFailed`` (its message redacted and fit to show) when it did not do what it must;
+the runner (``bot.execution.runner``) decides what follows. Nothing here touches the bot's own store or
+Slack: steps speak to the target, the client tools and the runbook only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bot.config import BotConfig, EnvironmentConfig
+from bot.embedded import client_tool
+from bot.execution import ledger
+from bot.execution.apply import ApplyResult, Blocker, apply_segments
+from bot.execution.backup import backup, restore, restore_check, verify_backup
+from bot.execution.connections import wait_for_connections
+from bot.execution.errors import StepFailed
+from bot.execution.integrity import check_integrity, row_counts, validated_constraints
+from bot.execution.pitr import pitr_status
+from bot.execution.runbook import run_command
+from bot.execution.segments import Segment, from_data
+from bot.execution.verify import verify_migration
+from bot.sql.model import Analysis, Level, LockLevel
+
+# How the bot's own sessions on the target are named (and told apart from the application's).
+APPLICATION_NAME = "migrate-bot"
+# Operations that only create: a table they name did not exist before (nothing to back up or count).
+CREATING = frozenset({"create_table"})
+
+
+class StepKind(StrEnum):
+    BACKUP = "backup"
+    VERIFY_BACKUP = "verify_backup"
+    MAINTENANCE_ON = "maintenance_on"
+    WAIT_FOR_CONNECTIONS = "wait_for_connections"
+    APPLY = "apply"
+    VERIFY = "verify"
+    INTEGRITY_CHECKS = "integrity_checks"
+    MAINTENANCE_OFF = "maintenance_off"
+    ROLLBACK = "rollback"
+    RESTORE = "restore"
+
+    @property
+    def label(self) -> str:
+        return LABELS[self]
+
+
+LABELS = {
+    StepKind.BACKUP: "Backup",
+    StepKind.VERIFY_BACKUP: "Verify backup",
+    StepKind.MAINTENANCE_ON: "Maintenance mode on",
+    StepKind.WAIT_FOR_CONNECTIONS: "Wait for connections to close",
+    StepKind.APPLY: "Apply the migration",
+    StepKind.VERIFY: "Verify the migration",
+    StepKind.INTEGRITY_CHECKS: "Data integrity checks",
+    StepKind.MAINTENANCE_OFF: "Restore the application",
+    StepKind.ROLLBACK: "Roll back",
+    StepKind.RESTORE: "Restore from backup",
+}
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # running when the bot stopped: never re-run by itself
+
+    @property
+    def icon(self) -> str:
+        return {"pending": "⬜", "running": "▶️", "done": "✅", "failed": "❌", "interrupted": "⚠️"}[self.value]
+
+
+class ApplyFailed(StepFailed):
+    """Apply stopped on an error; ``committed`` says which statements stay applied (to be undone)."""
+
+    def __init__(self, message: str, committed: tuple[int, ...]) -> None:
+        super().__init__(message)
+        self.committed = committed
+
+
+def propose_procedure(analysis: Analysis) -> str:
+    """The guide's choice: zero downtime when nothing blocks the application's writes for long and the
+    plan is not High; else the standard procedure, with maintenance mode."""
+    blocking = any(op.lock.blocks_writes and op.lock is not LockLevel.NONE for op in analysis.operations)
+    return "standard" if blocking or analysis.complexity is Level.HIGH else "zero_downtime"
+
+
+@dataclass
+class StepContext:
+    """What a step may use: the plan's facts, its environment, and ways to report and to be stopped."""
+
+    plan_id: int
+    file_name: str
+    sha256: str
+    environment: EnvironmentConfig
+    config: BotConfig
+    dsn: str
+    operator: str
+    analysis: Analysis
+    segments: dict[str, Any]
+    earlier: dict[str, dict[str, Any]]  # outputs of the steps already done, by step name
+    now: Callable[[], datetime]
+    progress: Callable[[str], None]
+    lock_wait: Callable[[list[Blocker]], None]
+    cancelled: Callable[[], bool]
+    committed: tuple[int, ...] = field(default=())  # for a rollback: the statements to undo
+
+    def tool(self, name: str) -> str:
+        return client_tool(name, getattr(self.config.tools, name))
+
+    @property
+    def existing_tables(self) -> list[str]:
+        created = {op.table for op in self.analysis.operations if op.kind in CREATING}
+        return [t for t in self.analysis.tables if t not in created]
+
+
+StepOutput = tuple[dict[str, Any], str]  # evidence (stored), summary (shown)
+
+
+def run_backup(ctx: StepContext) -> StepOutput:
+    policy = ctx.config.policy.execution
+    stamp = ctx.now().strftime("%Y%m%dT%H%M%SZ")
+    made = backup(
+        ctx.dsn,
+        Path(ctx.environment.backup_dir) / ctx.environment.name,
+        f"plan{ctx.plan_id}-{stamp}",
+        pg_dump=ctx.tool("pg_dump"),
+        jobs=ctx.environment.backup_jobs,
+        timeout=policy.backup_timeout_seconds,
+        progress=ctx.progress,
+        cancelled=ctx.cancelled,
+    )
+    pitr = pitr_status(ctx.dsn)
+    counts = row_counts(ctx.dsn, ctx.existing_tables)
+    output = {
+        "path": str(made.path),
+        "format": made.format,
+        "size_bytes": made.size_bytes,
+        "seconds": round(made.duration_seconds, 2),
+        "pitr": {"possible": pitr.possible, "evidence": pitr.evidence},
+        "rows_before": counts,
+    }
+    pitr_note = "PITR possible" if pitr.possible else "PITR not possible"
+    return output, f"{made.size_bytes / 1e6:.1f} MB ({made.format}) at `{made.path}`; {pitr_note}"
+
+
+def _backup_path(ctx: StepContext) -> Path:
+    done = ctx.earlier.get(StepKind.BACKUP)
+    if not done:
+        raise StepFailed("no backup of this run to work with: run the backup step first")
+    return Path(done["path"])
+
+
+def run_verify_backup(ctx: StepContext) -> StepOutput:
+    path = _backup_path(ctx)
+    check = verify_backup(path, pg_restore=ctx.tool("pg_restore"), objects=ctx.existing_tables)
+    output: dict[str, Any] = {"entries": check.entries, "found": list(check.found)}
+    summary = f"{check.entries} entries listed, {len(check.found)} touched table(s) in it"
+    if ctx.environment.restore_check:
+        counts = restore_check(
+            path,
+            ctx.dsn,
+            ctx.dsn,
+            pg_restore=ctx.tool("pg_restore"),
+            tables=ctx.existing_tables,
+            timeout=ctx.config.policy.execution.backup_timeout_seconds,
+        )
+        output["restore_check"] = {table: list(pair) for table, pair in counts.items()}
+        summary += "; restored into a scratch database with equal row counts"
+    return output, summary
+
+
+def _runbook(ctx: StepContext, name: str) -> StepOutput:
+    argv = ctx.config.runbook.get(name)
+    if not argv:
+        raise StepFailed(f"runbook.{name} is not configured: the procedure needs the command to run")
+    result = run_command(
+        argv, timeout=ctx.config.policy.execution.command_timeout_seconds, cancelled=ctx.cancelled
+    )
+    return {"argv": list(result.argv), "exit_code": result.exit_code, "output": result.output}, (
+        f"`{' '.join(result.argv)}` exited 0 in {result.duration_seconds:.1f} s"
+    )
+
+
+def run_maintenance_on(ctx: StepContext) -> StepOutput:
+    return _runbook(ctx, "maintenance_on")
+
+
+def run_maintenance_off(ctx: StepContext) -> StepOutput:
+    return _runbook(ctx, "maintenance_off")
+
+
+def run_wait_for_connections(ctx: StepContext) -> StepOutput:
+    had = wait_for_connections(
+        ctx.dsn,
+        exclude_application=APPLICATION_NAME,
+        timeout=ctx.config.policy.execution.connection_drain_timeout_seconds,
+        progress=ctx.progress,
+        cancelled=ctx.cancelled,
+    )
+    return {"connected_at_start": had}, f"no other session left ({had} at the start)"
+
+
+def _apply(
+    ctx: StepContext, segments: list[Segment], after: Callable[[psycopg.Connection], None]
+) -> ApplyResult:
+    policy = ctx.config.policy.execution
+    return apply_segments(
+        ctx.dsn,
+        segments,
+        lock_timeout=policy.lock_timeout,
+        statement_timeout=policy.statement_timeout,
+        lock_retries=policy.lock_retries,
+        retry_backoff_seconds=policy.lock_retry_backoff_seconds,
+        application_name=APPLICATION_NAME,
+        progress=ctx.progress,
+        on_lock_wait=ctx.lock_wait,
+        cancelled=ctx.cancelled,
+        after_last_segment=after,
+    )
+
+
+def _timings(result: ApplyResult) -> dict[str, Any]:
+    return {
+        "committed": list(result.committed),
+        "timings": [[index, round(seconds, 4)] for index, seconds in result.timings],
+        "lock_retries": result.lock_retries_used,
+        "seconds": round(result.duration_seconds, 3),
+    }
+
+
+def run_apply(ctx: StepContext) -> StepOutput:
+    ledger.check_not_applied(ctx.dsn, ctx.sha256)
+
+    def record(conn: psycopg.Connection) -> None:
+        ledger.record_applied(
+            conn,
+            file_name=ctx.file_name,
+            sha256=ctx.sha256,
+            plan_id=ctx.plan_id,
+            environment=ctx.environment.name,
+            operator=ctx.operator,
+        )
+
+    result = _apply(ctx, from_data(ctx.segments["forward"]), record)
+    if result.failure is not None:
+        failure = result.failure
+        where = ""
+        if failure.statement is not None:
+            where = f" at L{ctx.analysis.statements[failure.statement].line}"
+        code = f" ({failure.sqlstate})" if failure.sqlstate else ""
+        raise ApplyFailed(f"{failure.message}{code}{where}", result.committed)
+    limit = ctx.config.policy.execution.max_duration_seconds
+    slow = f"; over the {limit:g} s the policy allows" if result.duration_seconds > limit else ""
+    summary = (
+        f"{len(result.committed)} statement(s) in {result.duration_seconds:.2f} s"
+        + (f", {result.lock_retries_used} lock retr(ies)" if result.lock_retries_used else "")
+        + slow
+    )
+    return _timings(result), summary
+
+
+def run_verify(ctx: StepContext) -> StepOutput:
+    checks = verify_migration(ctx.dsn, ctx.analysis.operations)
+    failed = [c for c in checks if c.failed]
+    output = {
+        "checks": [{"subject": c.subject, "outcome": c.outcome.value, "sentence": c.sentence} for c in checks]
+    }
+    if failed:
+        raise StepFailed("; ".join(c.sentence for c in failed[:5]))
+    return output, f"{len(checks)} check(s) passed"
+
+
+def run_integrity_checks(ctx: StepContext) -> StepOutput:
+    checks = check_integrity(
+        ctx.dsn,
+        validated=validated_constraints(ctx.analysis.operations),
+        progress=ctx.progress,
+        cancelled=ctx.cancelled,
+    )
+    before = ctx.earlier.get(StepKind.BACKUP, {}).get("rows_before", {})
+    after = row_counts(ctx.dsn, list(before))
+    output = {
+        "checks": [
+            {"subject": c.subject, "outcome": c.outcome.value, "sentence": c.sentence} for c in checks
+        ],
+        "rows": {table: [before[table], after[table]] for table in before},
+    }
+    failed = [c for c in checks if c.failed]
+    if failed:
+        raise StepFailed("; ".join(c.sentence for c in failed[:5]))
+    changed = sum(1 for table in before if before[table] != after[table])
+    return (
+        output,
+        f"{len(checks)} check(s) passed; row counts of {len(before)} table(s) read, {changed} changed",
+    )
+
+
+def run_rollback(ctx: StepContext) -> StepOutput:
+    """Undo exactly what was committed: a generated rollback's statements that reverse a committed
+    statement (and those reversing none, like its settings); a hand-written one whole."""
+    segments = from_data(ctx.segments["rollback"])
+    knows = any(s.undoes is not None for seg in segments for s in seg.statements)
+    if knows:
+        committed = set(ctx.committed)
+        segments = [
+            Segment(seg.transactional, kept)
+            for seg in segments
+            if (kept := tuple(s for s in seg.statements if s.undoes is None or s.undoes in committed))
+            and any(s.undoes is not None for s in kept)
+        ]
+
+    def record(conn: psycopg.Connection) -> None:
+        ledger.record_rolled_back(conn, ctx.sha256)
+
+    result = _apply(ctx, segments, record)
+    if result.failure is not None:
+        raise StepFailed(f"the rollback failed: {result.failure.message}")
+    return _timings(
+        result
+    ), f"{len(result.committed)} rollback statement(s) in {result.duration_seconds:.2f} s"
+
+
+def run_restore(ctx: StepContext) -> StepOutput:
+    path = _backup_path(ctx)
+    done = restore(
+        path,
+        ctx.dsn,
+        pg_restore=ctx.tool("pg_restore"),
+        jobs=ctx.environment.backup_jobs,
+        timeout=ctx.config.policy.execution.backup_timeout_seconds,
+        cancelled=ctx.cancelled,
+    )
+    return {"path": str(path), "seconds": round(done.duration_seconds, 2)}, f"restored `{path}`"
+
+
+RUN: dict[StepKind, Callable[[StepContext], StepOutput]] = {
+    StepKind.BACKUP: run_backup,
+    StepKind.VERIFY_BACKUP: run_verify_backup,
+    StepKind.MAINTENANCE_ON: run_maintenance_on,
+    StepKind.WAIT_FOR_CONNECTIONS: run_wait_for_connections,
+    StepKind.APPLY: run_apply,
+    StepKind.VERIFY: run_verify,
+    StepKind.INTEGRITY_CHECKS: run_integrity_checks,
+    StepKind.MAINTENANCE_OFF: run_maintenance_off,
+    StepKind.ROLLBACK: run_rollback,
+    StepKind.RESTORE: run_restore,
+}
