@@ -10,8 +10,10 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -19,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -67,6 +70,48 @@ ChannelId = Annotated[
     str, AfterValidator(_slack_id("channel", "CG", "C0MIGRATE1", "at the bottom of the channel's details"))
 ]
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_WINDOW = re.compile(r"([A-Za-z]{3})\s+([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A weekly maintenance window in its environment's time zone; one that ends before it starts ends on
+    the next day (``Sat 22:00-02:00`` runs into Sunday)."""
+
+    weekday: int  # Monday is 0, as ``datetime.weekday()``
+    start: time
+    end: time
+
+    def __str__(self) -> str:
+        return f"{WEEKDAYS[self.weekday]} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _window(value: Any) -> Window:
+    """``Sat 02:00-06:00`` as a Window."""
+    found = _WINDOW.fullmatch(value.strip()) if isinstance(value, str) else None
+    day = found.group(1).capitalize() if found else None
+    if found is None or day not in WEEKDAYS:
+        raise ValueError(
+            f"{value!r} is not a maintenance window: expected a weekday ({', '.join(WEEKDAYS)}) and a "
+            "24-hour time range, like 'Sat 02:00-06:00' (an end before the start is on the next day)"
+        )
+    hours = [int(n) for n in found.groups()[1:]]
+    window = Window(WEEKDAYS.index(day), time(hours[0], hours[1]), time(hours[2], hours[3]))
+    if window.start == window.end:
+        raise ValueError(f"{value!r} starts when it ends: a window needs a length")
+    return window
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{value!r} is not a time zone: expected an IANA name like Europe/Berlin, or UTC"
+        ) from None
+    return value
+
 
 class EnvironmentConfig(_Model):
     """A target database: where its DSN comes from and where its migrations live."""
@@ -77,6 +122,11 @@ class EnvironmentConfig(_Model):
     migrations_dir: Path
     server_version_num: int | None = Field(default=None, ge=90600)
     channel: ChannelId | None = None
+    stakeholders_channel: ChannelId | None = None  # told before a scheduled run there
+    # Weekly maintenance windows in ``timezone``: a plan that needs downtime runs inside one (or on an
+    # approver's override); an environment without windows allows any time.
+    windows: list[Annotated[Window, PlainValidator(_window)]] = Field(default_factory=list)
+    timezone: Annotated[str, AfterValidator(_time_zone)] = "UTC"
     # How its plans run: a procedure of policy.execution.procedures, or "auto" (the plan's analysis
     # proposes: the zero-downtime one unless a statement blocks writes or the plan is High).
     procedure: str = "auto"

@@ -109,6 +109,8 @@ class ExecutionPolicy(_Model):
     lock_retries: int = Field(ge=0)
     lock_retry_backoff_seconds: float = Field(ge=0)
     runners: list[str] = Field(min_length=1)
+    freezers: list[str] = Field(min_length=1)
+    schedule_notice_minutes: float = Field(ge=0)
     command_timeout_seconds: float = Field(gt=0)
     backup_timeout_seconds: float = Field(gt=0)
     procedures: dict[str, list[str]]
