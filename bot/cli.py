@@ -200,12 +200,17 @@ def _cmd_repost(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_run(services: Services, plan_id: int) -> None:
-    """Each step's line as Slack shows it, and where the plan stands."""
+def _run_report(services: Services, plan_id: int) -> tuple[list[str], list[str]]:
+    """Each step's line as Slack shows it, and what the run still owes."""
     with services.db.session() as session:
         plan = get_plan(session, plan_id)
         lines = [step_line(step, services.clock()) for step in services.runner.steps(session, plan.id)]
-        owed = services.runner.owed(session, plan)
+        return lines, services.runner.owed(session, plan)
+
+
+def _print_run(services: Services, plan_id: int) -> None:
+    lines, owed = _run_report(services, plan_id)
+    plan, _ = services.approvals.status(plan_id)
     for line in lines:
         print(f"  {plain(line)}")
     print(f"plan #{plan.id} is {PlanState(plan.state).label}" + "".join(f"; owed: {plain(o)}" for o in owed))
@@ -253,12 +258,19 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     plan, status = services.approvals.status(args.plan)
     with services.db.session() as session:
         problems = services.outbox.problems(session, plan)
+    steps, owed = _run_report(services, plan.id)
     if args.format == "json":
-        print(json.dumps({**status_dict(plan, status), "delivery_problems": problems}, indent=2))
+        report = {
+            **status_dict(plan, status),
+            "steps": [plain(s) for s in steps],
+            "owed": [plain(o) for o in owed],
+        }
+        print(json.dumps({**report, "delivery_problems": problems}, indent=2))
     else:
         view = plan_view(services.config, plan, status)
         print(f"{title(view.draft, view.meta)}: {PlanState(plan.state).label} · author {plan.author}")
-        print("\n".join(f"  {plain(line)}" for line in approval_lines(status) + problems))
+        lines = approval_lines(status) + steps + [f"owed: {o}" for o in owed] + problems
+        print("\n".join(f"  {plain(line)}" for line in lines))
     return 0
 
 

@@ -12,6 +12,7 @@ import re
 
 _MENTION = re.compile(r"<@([A-Z0-9]+)>")
 _QUOTED_MENTION = re.compile(r"&lt;@([A-Z0-9]+)&gt;")
+_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 
 
 def mention(user_id: str) -> str:
@@ -34,5 +35,6 @@ def quote_message(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """The same text for a terminal: ``<@U123>`` as ``@U123``, entities as characters."""
-    return html.unescape(_MENTION.sub(r"@\1", text))
+    """The same text for a terminal: ``<@U123>`` as ``@U123``, ``*bold*`` as bold's words, entities as
+    characters."""
+    return html.unescape(_BOLD.sub(r"\1", _MENTION.sub(r"@\1", text)))

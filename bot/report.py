@@ -31,6 +31,7 @@ class PlanMeta:
     state: str
     author: str
     status: ApprovalStatus | None = None
+    run: tuple[str, ...] = ()  # the run's steps and their states (bot.execution.report.run_lines)
 
     @property
     def state_label(self) -> str:

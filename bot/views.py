@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.config import BotConfig
+from bot.execution.report import run_lines
 from bot.notifier import MessageRef, PlanView
 from bot.plans import draft_from_record
 from bot.report import PlanMeta
@@ -15,7 +16,13 @@ if TYPE_CHECKING:
 
 
 def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None) -> PlanView:
-    meta = PlanMeta(plan_id=plan.id, state=plan.state, author=plan.author, status=status)
+    meta = PlanMeta(
+        plan_id=plan.id,
+        state=plan.state,
+        author=plan.author,
+        status=status,
+        run=tuple(run_lines(config, plan)),
+    )
     return PlanView(draft_from_record(config, plan), meta, config.policy)
 
 

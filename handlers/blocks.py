@@ -105,6 +105,7 @@ def plan_blocks(view: PlanView) -> list[Block]:
             ],
         ),
         approvals_section(view),
+        *([section(PlanBlock.RUN, "Run", list(meta.run))] if meta and meta.run else []),
         section(
             PlanBlock.CHECKLIST,
             "Checklist",
@@ -113,6 +114,8 @@ def plan_blocks(view: PlanView) -> list[Block]:
     ]
     if meta and meta.state == PlanState.AWAITING_APPROVAL:
         blocks.append(plan_buttons(meta.plan_id))
+    elif meta and (run := run_buttons(meta.plan_id, PlanState(meta.state))):
+        blocks.append(run)
     return blocks
 
 
@@ -144,6 +147,65 @@ def plan_buttons(plan_id: int) -> Block:
             button(PlanAction.REJECT, "Reject", "danger"),
         ],
     }
+
+
+# The run's buttons, by the plan's state: who may press them is decided on the server, per click.
+RUN_BUTTONS = {
+    PlanState.APPROVED: [PlanAction.RUN_NEXT, PlanAction.RUN_ALL, PlanAction.ROLLBACK],
+    PlanState.RUNNING: [PlanAction.RUN_NEXT, PlanAction.RUN_ALL, PlanAction.ABORT, PlanAction.ROLLBACK],
+    PlanState.FAILED: [PlanAction.RUN_NEXT, PlanAction.ROLLBACK],
+    PlanState.COMPLETED: [PlanAction.ROLLBACK],
+    PlanState.ROLLBACK_FAILED: [PlanAction.RESTORE, PlanAction.ROLLBACK],
+}
+RUN_LABELS = {
+    PlanAction.RUN_NEXT: ("Run next step", "primary"),
+    PlanAction.RUN_ALL: ("Run all", None),
+    PlanAction.ABORT: ("Abort", None),
+    PlanAction.ROLLBACK: ("Roll back", "danger"),
+    PlanAction.RESTORE: ("Restore backup", "danger"),
+}
+# Slack's confirmation dialog: what the restore overwrites is checked again on the server.
+RESTORE_CONFIRM = {
+    "title": {"type": "plain_text", "text": "Restore the backup?"},
+    "text": {
+        "type": "mrkdwn",
+        "text": "The backup taken before this run replaces every object it holds on the target: "
+        "every change since then is lost.",
+    },
+    "confirm": {"type": "plain_text", "text": "Restore"},
+    "deny": {"type": "plain_text", "text": "Cancel"},
+    "style": "danger",
+}
+
+
+def run_buttons(plan_id: int, state: PlanState) -> Block | None:
+    actions = RUN_BUTTONS.get(state)
+    if not actions:
+        return None
+    elements = []
+    for action in actions:
+        text, style = RUN_LABELS[action]
+        element: dict[str, Any] = {
+            "type": "button",
+            "action_id": action,
+            "value": str(plan_id),
+            "text": plain(text),
+        }
+        if style:
+            element["style"] = style
+        if action is PlanAction.RESTORE:
+            element["confirm"] = RESTORE_CONFIRM
+        elements.append(element)
+    return {"type": "actions", "block_id": PlanBlock.ACTIONS, "elements": elements}
+
+
+def rollback_modal(plan_id: int) -> dict[str, Any]:
+    intro = {
+        "type": "section",
+        "text": mrkdwn(f"Rolling back undoes what the run of plan #{plan_id} applied, in one transaction."),
+    }
+    field = _text_input(ModalInput.REASON, "Why roll back?", "e.g. error rate doubled after apply")
+    return _modal(Modal.ROLLBACK, f"Roll back plan #{plan_id}", "Roll back", plan_id, [intro, field])
 
 
 def plain(text: str, limit: int = 75) -> dict[str, str]:
@@ -208,7 +270,7 @@ def status_text(view: PlanView, problems: list[str]) -> str:
     """``/migrate status``: state, sign-offs, what is missing, and messages Slack has not taken."""
     meta = view.meta
     assert meta is not None and meta.status is not None
-    lines = approval_lines(meta.status, mention=mention, quote=quote) + problems
+    lines = approval_lines(meta.status, mention=mention, quote=quote) + list(meta.run) + problems
     head = f"*{quote(title(view.draft, meta))}* · {meta.state_label} · author {mention(meta.author)}"
     return truncate(head + "\n" + "\n".join(f"• {line}" for line in lines), SECTION_LIMIT)
 
@@ -258,6 +320,10 @@ HELP_TEXT = """*migrate-bot* walks a PostgreSQL migration through the Migration 
 rollback, approvals) and post the plan here, with Approve / Request changes / Reject buttons
 • `/migrate status <plan>`: a plan's state, who approved it as what, and what is missing
 • `/migrate list`: the open plans of this channel
+• `/migrate run <plan> [next|all|<step>]`: run an approved plan's procedure (backup, apply, checks…)
+• `/migrate abort <plan>`: stop a run after its current step
+• `/migrate rollback <plan> <reason>`: undo what a run applied
+• `/migrate restore <plan>`: what restoring the run's backup overwrites, after a failed rollback
 • `/migrate repost <plan>`: send again what Slack refused for a plan (after inviting the bot, say)
 • `/migrate help`: this message"""
 

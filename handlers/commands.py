@@ -10,6 +10,7 @@ import hashlib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -23,15 +24,20 @@ from bot.views import message_ref, plan_view
 from handlers.blocks import help_blocks, list_text, status_text
 from handlers.errors import replies_errors
 from handlers.followup import by_response, follow_up
+from handlers.runs import run_command_job
 from handlers.slack_notifier import SlackNotifier
 from handlers.worker import Pools, Worker
 
-# verb -> (allowed argument counts, usage)
-USAGE = {
-    "plan": ((1, 2), "`/migrate plan <file> [environment]`"),
-    "status": ((1,), "`/migrate status <plan id>`"),
-    "list": ((0,), "`/migrate list`"),
-    "repost": ((1,), "`/migrate repost <plan id>`"),
+# verb -> (fewest and most arguments (None: any number), usage)
+USAGE: dict[str, tuple[int, int | None, str]] = {
+    "plan": (1, 2, "`/migrate plan <file> [environment]`"),
+    "status": (1, 1, "`/migrate status <plan id>`"),
+    "list": (0, 0, "`/migrate list`"),
+    "repost": (1, 1, "`/migrate repost <plan id>`"),
+    "run": (1, 2, "`/migrate run <plan id> [next|all|<step>]`"),
+    "abort": (1, 1, "`/migrate abort <plan id>`"),
+    "rollback": (2, None, "`/migrate rollback <plan id> <reason>`"),
+    "restore": (1, 1, "`/migrate restore <plan id>`"),
 }
 # Longest argument worth reading: a file name or an environment.
 MAX_ARGUMENT = 500
@@ -44,7 +50,10 @@ class Invocation:
 
     @property
     def valid(self) -> bool:
-        return self.verb in USAGE and len(self.args) in USAGE[self.verb][0]
+        if self.verb not in USAGE:
+            return False
+        fewest, most, _ = USAGE[self.verb]
+        return fewest <= len(self.args) and (most is None or len(self.args) <= most)
 
 
 def parse(text: str) -> Invocation:
@@ -76,7 +85,7 @@ def migrate_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> 
         ack(blocks=help_blocks(extra), text="migrate-bot help")
         return
     if not inv.valid:
-        usage = f"Usage: {USAGE[inv.verb][1]}"
+        usage = f"Usage: {USAGE[inv.verb][2]}"
         ack(blocks=help_blocks(f":warning: {usage}"), text=usage)
         return
     if any(len(arg) > MAX_ARGUMENT for arg in inv.args):
@@ -167,6 +176,7 @@ def repost_job(worker: Worker, *, args: list[str], command: dict[str, Any], resp
 
 
 JOBS: dict[str, Callable[..., None]] = {
+    **{verb: partial(run_command_job, verb=verb) for verb in ("run", "abort", "rollback", "restore")},
     "plan": plan_job,
     "status": status_job,
     "list": list_job,

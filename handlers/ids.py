@@ -12,6 +12,7 @@ class PlanBlock(StrEnum):
     LOCKS = "plan-locks"
     ROLLBACK = "plan-rollback"
     APPROVALS = "plan-approvals"
+    RUN = "plan-run"
     CHECKLIST = "plan-checklist"
     ACTIONS = "plan-actions"
 
@@ -22,6 +23,11 @@ class PlanAction(StrEnum):
     APPROVE = "plan-approve"
     REJECT = "plan-reject"
     REQUEST_CHANGES = "plan-request-changes"
+    RUN_NEXT = "plan-run-next"
+    RUN_ALL = "plan-run-all"
+    ABORT = "plan-abort"
+    ROLLBACK = "plan-roll-back"
+    RESTORE = "plan-restore"
 
 
 class Modal(StrEnum):
@@ -30,6 +36,7 @@ class Modal(StrEnum):
     APPROVE_AS = "modal-approve-as"
     REJECT = "modal-reject"
     REQUEST_CHANGES = "modal-request-changes"
+    ROLLBACK = "modal-rollback"
 
 
 class ModalInput(StrEnum):

@@ -50,7 +50,7 @@ def view_key(body: dict[str, Any]) -> str:
     return f"view:{body['view']['id']}"
 
 
-def _open(client: WebClient, trigger_id: str, view: dict[str, Any]) -> None:
+def open_modal(client: WebClient, trigger_id: str, view: dict[str, Any]) -> None:
     validate_view(view)
     client.views_open(trigger_id=trigger_id, view=view)
 
@@ -78,7 +78,8 @@ def _follow_up(services: Services, outcome: Outcome, tell: Tell) -> None:
 # --- buttons ---------------------------------------------------------------------------------------
 
 
-def _queue(job: Job, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+def queue_click(job: Job, ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+    """Acknowledge a click and hand it to the decisions pool, with when it was queued."""
     ack()
     context["pools"].decisions.submit(
         job, body=body, response_url=body["response_url"], queued_at=time.time()
@@ -86,7 +87,7 @@ def _queue(job: Job, ack: Ack, body: dict[str, Any], context: BoltContext) -> No
 
 
 def approve_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-    _queue(approve_job, ack, body, context)
+    queue_click(approve_job, ack, body, context)
 
 
 @replies_errors
@@ -95,7 +96,7 @@ def approve_job(worker: Worker, *, body: dict[str, Any], respond: Respond) -> No
     user, plan_id = body["user"]["id"], body["actions"][0]["value"]
     slots = services.approvals.eligible_slots(plan_id, user)
     if len(slots) > 1:
-        _open(worker.client, body["trigger_id"], approve_as_modal(int(plan_id), slots))
+        open_modal(worker.client, body["trigger_id"], approve_as_modal(int(plan_id), slots))
         return
     slot = slots[0].name if slots else None  # none: approve() says precisely why not
     outcome = services.approvals.approve(plan_id, user=user, slot=slot, action_key=click_key(body))
@@ -110,7 +111,7 @@ MODALS: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
 
 def modal_button_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
     """Reject and Request changes: the modal opens once the server agrees the clicker may use it."""
-    _queue(modal_job, ack, body, context)
+    queue_click(modal_job, ack, body, context)
 
 
 @replies_errors
@@ -118,13 +119,13 @@ def modal_job(worker: Worker, *, body: dict[str, Any], respond: Respond) -> None
     action = body["actions"][0]
     check, modal = MODALS[action["action_id"]]
     getattr(worker.services.approvals, check)(action["value"], body["user"]["id"])
-    _open(worker.client, body["trigger_id"], modal(int(action["value"])))
+    open_modal(worker.client, body["trigger_id"], modal(int(action["value"])))
 
 
 # --- modals ----------------------------------------------------------------------------------------
 
 
-def _input(view: dict[str, Any], block: ModalInput) -> Any:
+def modal_input(view: dict[str, Any], block: ModalInput) -> Any:
     return view["state"]["values"][block][block]
 
 
@@ -134,7 +135,7 @@ def decide_job(worker: Worker, *, body: dict[str, Any], value: str, cached: bool
     services = worker.services
     approvals = services.approvals.using(services.roles.cached_only()) if cached else services.approvals
     user, plan_id, key = body["user"]["id"], body["view"]["private_metadata"], view_key(body)
-    tell = _privately(services, plan_id, user)
+    tell = tell_privately(services, plan_id, user)
     try:
         match body["view"]["callback_id"]:
             case Modal.APPROVE_AS:
@@ -152,10 +153,10 @@ def decide_job(worker: Worker, *, body: dict[str, Any], value: str, cached: bool
 
 
 def tell_privately_job(worker: Worker, *, plan_id: str, user: str, text: str) -> None:
-    _privately(worker.services, plan_id, user)(text)
+    tell_privately(worker.services, plan_id, user)(text)
 
 
-def _privately(services: Services, plan_id: str, user: str) -> Tell:
+def tell_privately(services: Services, plan_id: str, user: str) -> Tell:
     """A modal has no response_url: tell its submitter privately in the plan's channel, via the outbox."""
 
     def tell(text: str) -> None:
@@ -176,7 +177,7 @@ def _submitted(block: ModalInput, value: Callable[[dict[str, Any]], str]) -> Cal
 
     def handler(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         decisions: WorkPool = context["pools"].decisions
-        typed = value(_input(view, block))
+        typed = value(modal_input(view, block))
         future = decisions.submit(decide_job, body=body, value=typed, cached=True)
         try:
             future.result(timeout=context["config"].serve.modal_deadline_seconds)

@@ -81,6 +81,8 @@ class PlanRecord(Base):
     approvals: Mapped[list[ApprovalRecord]] = relationship(
         back_populates="plan", order_by="ApprovalRecord.id", cascade="all, delete-orphan"
     )
+    # read with the plan (its message shows the run): written by the runner directly
+    steps: Mapped[list[StepRecord]] = relationship(order_by="StepRecord.id", lazy="selectin", viewonly=True)
 
 
 class EventRecord(Base):
@@ -194,4 +196,57 @@ JOBS_TABLE = Table(
     Column("id", Unicode(191), primary_key=True),
     Column("next_run_time", Float(25), index=True),
     Column("job_state", LargeBinary, nullable=False),
+)
+
+
+class FreezeRecord(Base):
+    """A change freeze on an environment: nothing runs there from ``at`` until it is lifted. Kept once
+    lifted, as the environment's freeze history (the timeline is a plan's)."""
+
+    __tablename__ = "freezes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    environment: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
+    lifted_by: Mapped[str | None] = mapped_column(String(100))
+    lifted_at: Mapped[datetime | None]
+
+
+# One freeze in force per environment, whoever freezes it at the same moment.
+Index(
+    "uq_freezes_in_force",
+    FreezeRecord.environment,
+    unique=True,
+    sqlite_where=FreezeRecord.lifted_at.is_(None),
+    postgresql_where=FreezeRecord.lifted_at.is_(None),
+)
+
+
+class ScheduleRecord(Base):
+    """A plan's remaining steps, to run at ``run_at`` (a persistent job), and what became of that run."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    run_at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20))  # bot.execution.schedule.ScheduleState
+    outcome: Mapped[str | None] = mapped_column(Text)  # why it did not run, or how the run ended
+    notice: Mapped[str | None] = mapped_column(Text)  # what the stakeholders' channel was owed before it
+    noticed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+# A schedule's state while its run waits; one run waits per plan (scheduling it again replaces it).
+SCHEDULE_WAITING = "scheduled"
+Index(
+    "uq_schedules_waiting",
+    ScheduleRecord.plan_id,
+    unique=True,
+    sqlite_where=ScheduleRecord.state == SCHEDULE_WAITING,
+    postgresql_where=ScheduleRecord.state == SCHEDULE_WAITING,
 )

@@ -32,6 +32,7 @@ from bot.execution.target import connect, connected, dsn_secrets
 LOCK_POLL_SECONDS = 0.5
 QUERY_LIMIT = 500  # characters of a blocking session's query shown
 LOCK_NOT_AVAILABLE = "55P03"
+CLIENT_CHECK, CLIENT_CHECK_SINCE = "1s", 140000  # client_connection_check_interval: PostgreSQL 14+
 
 # The guide's "Lock waits" query for one waiting backend: who blocks it, and the lock each holds on
 # what it waits for (a table, a row's transaction …).
@@ -142,6 +143,10 @@ def apply_segments(
         connected(dsn, application_name=application_name) as conn,
         _Runner(dsn, conn, application_name, (lock_timeout, statement_timeout), on_lock_wait, say) as runner,
     ):
+        if conn.info.server_version >= CLIENT_CHECK_SINCE:
+            # a bot killed mid-statement: PostgreSQL ends the statement (and frees its locks) within a
+            # second instead of when the statement ends, which may be statement_timeout later
+            conn.execute(f"SET client_connection_check_interval = '{CLIENT_CHECK}'")
         for number, segment in enumerate(segments):
             last = number == len(segments) - 1
             where = f"segment {number + 1}/{len(segments)}"

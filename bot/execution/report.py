@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.execution.steps import StepKind, StepState
+from bot.config import BotConfig
+from bot.execution.steps import StepKind, StepState, procedure_name, procedure_steps
 from bot.markup import quote
-from storage.models import StepRecord, aware
+from bot.sql.model import Analysis
+from bot.states import PlanState
+from storage.models import PlanRecord, StepRecord, aware
 
 # Slack shows this much of a failed step's error; the rest is on the timeline.
 ERROR_SHOWN = 500
@@ -37,3 +40,19 @@ def step_line(step: StepRecord, now: datetime) -> str:
     if state is StepState.INTERRUPTED:
         return f"{head} · interrupted: the bot stopped while it ran; it will not run again by itself"
     return f"{head} · waiting"
+
+
+def run_lines(config: BotConfig, plan: PlanRecord) -> list[str]:
+    """The run as the plan's message shows it: each step of its procedure with its latest state, then any
+    rollback or restore; nothing before an approved plan's first step."""
+    if not plan.steps and PlanState(plan.state) is not PlanState.APPROVED:
+        return []
+    name = procedure_name(config, plan.environment, Analysis.from_dict(plan.analysis), plan.procedure)
+    latest = {StepKind(step.step): step for step in plan.steps}
+    kinds = procedure_steps(config, name) + [k for k in (StepKind.ROLLBACK, StepKind.RESTORE) if k in latest]
+    lines = [f"Procedure: {name.replace('_', '-')}"]
+    for kind in kinds:
+        step = latest.get(kind)
+        state = StepState(step.state) if step else StepState.PENDING
+        lines.append(f"{state.icon} {kind.label}" + (f" · {state.value}" if step else ""))
+    return lines

@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,25 @@ from bot.execution.errors import StepCancelled, StepFailed, StepTimeout
 from bot.execution.output import shown
 
 POLL_SECONDS = 0.25
+# Every tool runs under this guard, in a process group of its own: if the bot dies (SIGKILL leaves it no
+# time to stop anything), the guard kills the group, so no pg_dump or pg_restore of a dead bot keeps
+# running beside the retry of its step. The guard exits as the tool did (127 when it cannot start).
+GUARD = """
+import os, signal, subprocess, sys
+bot, argv = int(sys.argv[1]), sys.argv[2:]
+try:
+    tool = subprocess.Popen(argv)
+except OSError as err:
+    print(f"could not start {argv[0]}: {err}", flush=True)
+    os._exit(127)
+while True:
+    try:
+        code = tool.wait(timeout=0.5)
+        os._exit(code if code >= 0 else 128 - code)
+    except subprocess.TimeoutExpired:
+        if os.getppid() != bot:
+            os.killpg(0, signal.SIGKILL)
+"""
 
 
 @dataclass(frozen=True)
@@ -49,7 +69,7 @@ def run_command(
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
-            list(argv),
+            [sys.executable, "-c", GUARD, str(os.getpid()), *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

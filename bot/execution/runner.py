@@ -34,7 +34,15 @@ from bot.deps import Service
 from bot.errors import Forbidden, InvalidState, UserError
 from bot.execution.apply import Blocker
 from bot.execution.errors import StepFailed
-from bot.execution.steps import RUN, ApplyFailed, StepContext, StepKind, StepState, propose_procedure
+from bot.execution.steps import (
+    RUN,
+    ApplyFailed,
+    StepContext,
+    StepKind,
+    StepState,
+    procedure_name,
+    procedure_steps,
+)
 from bot.markup import mention, quote
 from bot.plans import environment, get_plan, transition, verify_bytes
 from bot.policy import APPROVERS, PEER_ROLE, display_name
@@ -101,12 +109,12 @@ class Runner(Service):
             raise Forbidden(f"only {who} may run, abort or roll back plan #{plan_id}")
 
     def procedure(self, plan: PlanRecord) -> list[StepKind]:
-        name = plan.procedure or self._procedure_name(plan)
-        return [StepKind(s) for s in self.config.policy.execution.procedures[name]]
+        return procedure_steps(self.config, self._procedure_name(plan))
 
     def _procedure_name(self, plan: PlanRecord) -> str:
-        chosen = environment(self.config, plan.environment).procedure
-        return propose_procedure(Analysis.from_dict(plan.analysis)) if chosen == "auto" else chosen
+        return procedure_name(
+            self.config, plan.environment, Analysis.from_dict(plan.analysis), plan.procedure
+        )
 
     def steps(self, session: Session, plan_id: int) -> list[StepRecord]:
         return list(
@@ -153,7 +161,7 @@ class Runner(Service):
                     ) from None
                 if steps[0] not in self.procedure(plan):
                     raise UserError(
-                        f"plan #{plan.id} runs the {plan.procedure or self._procedure_name(plan)} "
+                        f"plan #{plan.id} runs the {self._procedure_name(plan)} "
                         f"procedure, which has no {steps[0].value} step"
                     )
             if not steps:
@@ -185,17 +193,23 @@ class Runner(Service):
                 f"{plan.environment} since {other.updated_at:%Y-%m-%d %H:%M} UTC: one run at a time"
             )
 
-    def order_rollback(self, plan_id: int | str, *, user: str, reason: str, operator: bool = False) -> Order:
-        reason = reason.strip()
-        if not reason:
-            raise UserError("say why the plan is rolled back")
+    def check_rollback(self, plan_id: int | str, *, user: str, operator: bool = False) -> int:
+        """Raise why ``user`` may not roll the plan back now; its id otherwise (asked before a modal)."""
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
             state = PlanState(plan.state)
             if state not in {S.RUNNING, S.FAILED, S.ROLLBACK_FAILED, S.MONITORING, S.COMPLETED}:
                 raise InvalidState(f"plan #{plan.id} is {state.label}; there is no run to roll back")
         self._check_runner(plan.id, user, operator=operator)
-        return Order(plan.id, (StepKind.ROLLBACK,), user, reason)
+        return plan.id
+
+    def order_rollback(self, plan_id: int | str, *, user: str, reason: str, operator: bool = False) -> Order:
+        reason = reason.strip()
+        if not reason:
+            raise UserError("say why the plan is rolled back")
+        return Order(
+            self.check_rollback(plan_id, user=user, operator=operator), (StepKind.ROLLBACK,), user, reason
+        )
 
     def restore_warning(self, plan_id: int | str) -> str:
         """What a restore overwrites, for the person who must confirm it."""
@@ -626,11 +640,16 @@ class Runner(Service):
     # --- after a restart ------------------------------------------------------------------------------
 
     def recover(self) -> list[int]:
-        """Steps left running by a bot that died: interrupted, said so, never re-run by themselves."""
+        """Steps left running by a bot that died: interrupted, said so, never re-run by themselves (a step
+        that a live process of this host still runs, the CLI's say, is left alone)."""
         with self.db.session() as session:
-            running = session.scalars(
-                select(StepRecord).where(StepRecord.state == StepState.RUNNING.value)
-            ).all()
+            running = [
+                step
+                for step in session.scalars(
+                    select(StepRecord).where(StepRecord.state == StepState.RUNNING.value)
+                )
+                if not _alive(step.output.get("runner"))
+            ]
             for step in running:
                 step.state, step.finished_at = StepState.INTERRUPTED.value, self.clock()
                 step.error = "the bot stopped while this step ran"

@@ -87,6 +87,16 @@ class ApplyFailed(StepFailed):
         self.committed = committed
 
 
+def procedure_name(config: BotConfig, plan_environment: str, analysis: Analysis, chosen: str | None) -> str:
+    """The procedure a plan runs: the one its run chose, else its environment's, else the proposal."""
+    configured = config.environment(plan_environment).procedure
+    return chosen or (propose_procedure(analysis) if configured == "auto" else configured)
+
+
+def procedure_steps(config: BotConfig, name: str) -> list[StepKind]:
+    return [StepKind(s) for s in config.policy.execution.procedures[name]]
+
+
 def propose_procedure(analysis: Analysis) -> str:
     """The guide's choice: zero downtime when nothing blocks the application's writes for long and the
     plan is not High; else the standard procedure, with maintenance mode."""

@@ -179,11 +179,6 @@ def test_a_bot_killed_during_the_backup_leaves_it_interrupted_and_the_retry_succ
     assert plan_state(restarted, plan_id) is PlanState.RUNNING  # paused: the other steps remain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_command starts each tool in a session of its own and nothing reaps it when the bot dies: "
-    "the dead bot's pg_dump keeps running after recover()",
-)
 def test_the_pg_dump_of_a_killed_bot_does_not_outlive_the_restart(
     tmp_path: Path, nchat_dsn: str, monkeypatch: pytest.MonkeyPatch, children: list[int]
 ) -> None:
@@ -195,9 +190,6 @@ def test_the_pg_dump_of_a_killed_bot_does_not_outlive_the_restart(
     assert not alive(dump), "the dead bot's pg_dump still runs, recorded by no step"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="recover() ignores _alive(): it interrupts a step whose runner process still runs it"
-)
 def test_a_restart_leaves_alone_a_step_another_live_process_runs(
     tmp_path: Path, nchat_dsn: str, monkeypatch: pytest.MonkeyPatch, children: list[int]
 ) -> None:
@@ -295,9 +287,6 @@ def test_a_bot_killed_during_apply_leaves_nothing_applied_and_owes_the_applicati
     assert steps(restarted, plan_id)[-1] == ("apply", 1, "interrupted")  # and nothing ran again meanwhile
 
 
-@pytest.mark.xfail(
-    strict=True, reason="`status` prints the plan's sign-offs, not its run: no steps, nothing owed"
-)
 def test_status_names_the_interrupted_step_and_what_is_owed(
     tmp_path: Path, nchat_dsn: str, pg_admin_dsn: str, monkeypatch: pytest.MonkeyPatch, children: list[int]
 ) -> None:
@@ -310,11 +299,6 @@ def test_status_names_the_interrupted_step_and_what_is_owed(
     assert "maintenance mode" in status.stdout, status.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the apply session does not set client_connection_check_interval: PostgreSQL finds its client "
-    "dead only when the statement ends, holding the migration's locks until then",
-)
 def test_the_target_session_of_a_killed_bot_ends_with_it(
     tmp_path: Path, nchat_dsn: str, pg_admin_dsn: str, monkeypatch: pytest.MonkeyPatch, children: list[int]
 ) -> None:
