@@ -10,7 +10,9 @@ from bot.approvals import Approvals
 from bot.clock import Clock, system_clock
 from bot.config import BotConfig, ConfigError, EnvironmentConfig, Settings, ToolsConfig, load_config
 from bot.deps import Deps
+from bot.execution.freeze import Freezes
 from bot.execution.runner import Runner
+from bot.execution.schedule import Schedules
 from bot.group_cache import StoredGroups
 from bot.jobs import Jobs
 from bot.outbox import Outbox
@@ -69,6 +71,8 @@ class Services:
     approvals: Approvals
     planner: Planner
     runner: Runner
+    freezes: Freezes
+    schedules: Schedules
     jobs: Jobs | None = None  # this process's scheduler, when it has one (``serve``'s workers)
 
 
@@ -91,6 +95,7 @@ def build_services(
         db.upgrade()
     roles = RoleDirectory(config.roles, group_members, clock=clock, cache=StoredGroups(db))
     deps = Deps(db, config, roles, Outbox(clock), clock)
+    runner = Runner(deps)
     return Services(
         settings=settings,
         config=config,
@@ -100,5 +105,7 @@ def build_services(
         outbox=deps.outbox,
         approvals=Approvals(deps),
         planner=Planner(deps),
-        runner=Runner(deps),
+        runner=runner,
+        freezes=Freezes(deps),
+        schedules=Schedules(deps, runner),
     )

@@ -25,6 +25,8 @@ from bot.config import ConfigError, RoleConfig, Settings, staffing_findings
 from bot.delivery import Deliverer
 from bot.errors import UserError
 from bot.execution.report import step_line
+from bot.execution.schedule import parse_when
+from bot.jobs import Jobs
 from bot.markup import plain
 from bot.plans import draft_plan, environment, get_plan
 from bot.redact import redact
@@ -219,7 +221,9 @@ def _print_run(services: Services, plan_id: int) -> None:
 def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     services = _services(args, settings)
     what = "all" if args.all else args.step or "next"
-    order = services.runner.order_run(args.plan, user=args.operator, what=what, operator=True)
+    order = services.runner.order_run(
+        args.plan, user=args.operator, what=what, operator=True, override_reason=args.override
+    )
     print(f"plan #{order.plan_id}: running {', '.join(s.value for s in order.steps)} as {args.operator}")
     state = services.runner.execute(order)
     _print_run(services, order.plan_id)
@@ -251,6 +255,39 @@ def _cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     state = services.runner.execute(order)
     _print_run(services, order.plan_id)
     return 0 if state is PlanState.RESTORED else EXIT_FAIL_ON
+
+
+def _cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args, settings)
+    if args.lift:
+        change = services.freezes.unfreeze(args.environment, user=args.operator, operator=True)
+    else:
+        if not args.reason:
+            raise UserError("--reason: say why the environment is frozen")
+        change = services.freezes.freeze(
+            args.environment, user=args.operator, reason=args.reason, operator=True
+        )
+    print(plain(change.announcement.text))
+    return 0
+
+
+def _cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    services = _services(args, settings)
+    services.jobs = Jobs(services)  # adds the jobs for the running serve's leader to run
+    try:
+        if args.cancel:
+            services.schedules.cancel(args.plan, user=args.operator, operator=True)
+            print(f"plan #{args.plan}: the scheduled run is cancelled")
+        else:
+            if not args.at:
+                raise UserError("--at: a time (2026-11-28T02:00, UTC) or next-window")
+            record = services.schedules.schedule(
+                args.plan, user=args.operator, at=parse_when(args.at), operator=True
+            )
+            print(f"plan #{record.plan_id} runs at {record.run_at:%Y-%m-%d %H:%M} UTC (by the running serve)")
+    finally:
+        services.jobs.shutdown()
+    return 0
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -358,7 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--step", help="one step by name, e.g. backup or apply (default: the next)")
     which.add_argument("--all", action="store_true", help="every remaining step")
     run.add_argument("--operator", required=True, help="who runs it (name or Slack user id)")
+    run.add_argument("--override", metavar="REASON", help="run outside the maintenance windows, and why")
     run.set_defaults(func=_cmd_run, opens_store=True)
+
+    freeze = sub.add_parser("freeze", parents=[common], help="freeze an environment: nothing runs there")
+    freeze.add_argument("environment")
+    freeze.add_argument("--reason", help="why (required to freeze)")
+    freeze.add_argument("--lift", action="store_true", help="unfreeze instead")
+    freeze.add_argument("--operator", required=True, help="who freezes it")
+    freeze.set_defaults(func=_cmd_freeze, opens_store=True)
+
+    schedule = sub.add_parser("schedule", parents=[common], help="run a plan's remaining steps at a time")
+    schedule.add_argument("plan", help="plan id")
+    schedule.add_argument("--at", help="2026-11-28T02:00 (UTC unless it says), or next-window")
+    schedule.add_argument("--cancel", action="store_true", help="cancel the scheduled run")
+    schedule.add_argument("--operator", required=True, help="who schedules it")
+    schedule.set_defaults(func=_cmd_schedule, opens_store=True)
 
     abort = sub.add_parser("abort", parents=[common], help="stop a running plan after its current step")
     abort.add_argument("plan", help="plan id")

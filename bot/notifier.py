@@ -93,6 +93,10 @@ class Notifier(Protocol):
         """Tell one person something in a channel, visible to them only."""
         ...
 
+    def post_message(self, *, channel: str, text: str) -> None:
+        """Tell a channel something that is not news of one plan (a freeze, a scheduled run's notice)."""
+        ...
+
     def permalink(self, ref: MessageRef) -> str | None:
         """A link to a posted message, or None when it cannot be had now."""
         ...
@@ -144,6 +148,9 @@ class ConsoleNotifier:
 
     def post_ephemeral(self, *, channel: str, user: str, text: str) -> None:
         self._say(f"  (to {user}) {text}")
+
+    def post_message(self, *, channel: str, text: str) -> None:
+        self._say(f"[{channel}] {text}")
 
     def permalink(self, ref: MessageRef) -> str | None:
         return None

@@ -33,6 +33,7 @@ class Kind(StrEnum):
     LINK = "link"  # a pointer to the plan from the channel where it was asked for
     EPHEMERAL = "ephemeral"  # a note only one person sees
     STEP = "step"  # a step's line in the plan's thread, posted then redrawn from the step's state
+    CHANNEL = "channel"  # a message to a channel, not about one plan's thread (a freeze, a notice)
 
 
 class Delivery(StrEnum):
@@ -133,6 +134,17 @@ class Outbox:
                 return [row.id]
         return [
             self._add(session, Kind.STEP, plan_stream(plan.id), plan_id=plan.id, payload={"step_id": step_id})
+        ]
+
+    def channel(self, session: Session, channel: str, text: str, *, plan_id: int | None = None) -> list[int]:
+        return [
+            self._add(
+                session,
+                Kind.CHANNEL,
+                f"channel:{channel}",
+                plan_id=plan_id,
+                payload={"channel": channel, "text": text},
+            )
         ]
 
     def ephemeral(

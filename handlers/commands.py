@@ -34,10 +34,13 @@ USAGE: dict[str, tuple[int, int | None, str]] = {
     "status": (1, 1, "`/migrate status <plan id>`"),
     "list": (0, 0, "`/migrate list`"),
     "repost": (1, 1, "`/migrate repost <plan id>`"),
-    "run": (1, 2, "`/migrate run <plan id> [next|all|<step>]`"),
+    "run": (1, None, "`/migrate run <plan id> [next|all|<step>] [outside-window reason…]`"),
     "abort": (1, 1, "`/migrate abort <plan id>`"),
     "rollback": (2, None, "`/migrate rollback <plan id> <reason>`"),
     "restore": (1, 1, "`/migrate restore <plan id>`"),
+    "freeze": (2, None, "`/migrate freeze <environment> <reason>`"),
+    "unfreeze": (1, 1, "`/migrate unfreeze <environment>`"),
+    "schedule": (2, 2, "`/migrate schedule <plan id> <2026-11-28T02:00|next-window|cancel>`"),
 }
 # Longest argument worth reading: a file name or an environment.
 MAX_ARGUMENT = 500
@@ -176,7 +179,10 @@ def repost_job(worker: Worker, *, args: list[str], command: dict[str, Any], resp
 
 
 JOBS: dict[str, Callable[..., None]] = {
-    **{verb: partial(run_command_job, verb=verb) for verb in ("run", "abort", "rollback", "restore")},
+    **{
+        verb: partial(run_command_job, verb=verb)
+        for verb in ("run", "abort", "rollback", "restore", "freeze", "unfreeze", "schedule")
+    },
     "plan": plan_job,
     "status": status_job,
     "list": list_job,

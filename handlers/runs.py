@@ -15,6 +15,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot.errors import UserError
 from bot.execution import jobs
 from bot.execution.runner import Order
+from bot.execution.schedule import parse_when
 from bot.markup import quote, quote_message
 from handlers.blocks import rollback_modal
 from handlers.errors import replies_errors
@@ -35,11 +36,31 @@ def _queued(worker: Worker, order: Order) -> str:
 def run_command_job(
     worker: Worker, *, verb: str, args: list[str], command: dict[str, Any], respond: Respond
 ) -> None:
-    runner, plan_id, user = worker.services.runner, args[0], command["user_id"]
+    services, user = worker.services, command["user_id"]
+    runner, plan_id = services.runner, args[0]
     if verb == "run":
-        text = _queued(
-            worker, runner.order_run(plan_id, user=user, what=args[1] if len(args) > 1 else "next")
+        what, reason = (args[1] if len(args) > 1 else "next"), " ".join(args[2:]) or None
+        text = _queued(worker, runner.order_run(plan_id, user=user, what=what, override_reason=reason))
+    elif verb in {"freeze", "unfreeze"}:
+        env = args[0]
+        change = (
+            services.freezes.freeze(env, user=user, reason=" ".join(args[1:]))
+            if verb == "freeze"
+            else services.freezes.unfreeze(env, user=user)
         )
+        if change.announcement.channel is None:  # no channel of its own: said where it was asked
+            with services.db.session() as session:
+                services.outbox.channel(session, command["channel_id"], change.announcement.text)
+        text = f"Done: {change.announcement.text.splitlines()[0]}"
+    elif verb == "schedule":
+        if args[1].lower() == "cancel":
+            services.schedules.cancel(plan_id, user=user)
+            text = f"Plan #{plan_id}'s scheduled run is cancelled."
+        else:
+            record = services.schedules.schedule(plan_id, user=user, at=parse_when(args[1]))
+            text = (
+                f"⏰ Plan #{record.plan_id} runs at {record.run_at:%Y-%m-%d %H:%M} UTC; its thread is told."
+            )
     elif verb == "abort":
         plan = runner.abort(plan_id, user=user)
         text = f"🛑 Plan #{plan.id} stops after its current step."

@@ -159,6 +159,9 @@ class SlackNotifier:
             raise _classified(err) from err
         self._call("chat.postEphemeral", channel=channel, user=user, text=text)
 
+    def post_message(self, *, channel: str, text: str) -> None:
+        self._post(channel=channel, text=text)
+
     def permalink(self, ref: MessageRef) -> str | None:
         try:
             resp = self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)

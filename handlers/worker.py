@@ -83,6 +83,7 @@ class Runtime:
         """What a new leader does first: steps the last one left running are interrupted (never re-run by
         themselves), and the recurring jobs exist (once, whoever added them)."""
         self.services.runner.recover()
+        self.services.schedules.missed()
         self.jobs.add(jobs.sweep_expired, job_id="expire-plans", every_minutes=EXPIRY_SWEEP_MINUTES)
 
     def start(self) -> Runtime:

@@ -64,11 +64,11 @@ class Freezes(Service):
             self._tell_scheduled(
                 session, env.name, f"🧊 {env.name} is frozen: this run starts only if it is unfrozen by then."
             )
-        text = (
-            f"🧊 *{env.name} is frozen* by {mention(user)}: {quote(reason)}\nNothing runs there until "
-            f"`/migrate unfreeze {env.name}`; rollbacks and restores still can."
-        )
-        return FreezeChange(record, ChannelMessage(env.channel, text))
+            text = (
+                f"🧊 *{env.name} is frozen* by {mention(user)}: {quote(reason)}\nNothing runs there until "
+                f"`/migrate unfreeze {env.name}`; rollbacks and restores still can."
+            )
+            return self._announce(session, record, ChannelMessage(env.channel, text))
 
     def unfreeze(self, env_name: str, *, user: str, operator: bool = False) -> FreezeChange:
         env = environment(self.config, env_name)
@@ -81,11 +81,18 @@ class Freezes(Service):
             self._tell_scheduled(
                 session, env.name, f"🌤️ {env.name} is unfrozen: this run starts as scheduled."
             )
-        text = (
-            f"🌤️ *{env.name} is unfrozen* by {mention(user)}; it was frozen {quote_message(since(record))}\n"
-            "Approved plans run there again."
-        )
-        return FreezeChange(record, ChannelMessage(env.channel, text))
+            text = (
+                f"🌤️ *{env.name} is unfrozen* by {mention(user)}; it was frozen "
+                f"{quote_message(since(record))}\nApproved plans run there again."
+            )
+            return self._announce(session, record, ChannelMessage(env.channel, text))
+
+    def _announce(self, session: Session, record: FreezeRecord, message: ChannelMessage) -> FreezeChange:
+        """Owe the environment's channel the news with the change itself; without a channel, the caller
+        says it where it was asked."""
+        if message.channel:
+            self.outbox.channel(session, message.channel, message.text)
+        return FreezeChange(record, message)
 
     @staticmethod
     def current(session: Session, env_name: str) -> FreezeRecord | None:

@@ -21,7 +21,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -34,6 +33,7 @@ from bot.deps import Service
 from bot.errors import Forbidden, InvalidState, UserError
 from bot.execution.apply import Blocker
 from bot.execution.errors import StepFailed
+from bot.execution.freeze import Freezes
 from bot.execution.steps import (
     RUN,
     ApplyFailed,
@@ -43,6 +43,7 @@ from bot.execution.steps import (
     procedure_name,
     procedure_steps,
 )
+from bot.execution.windows import check_window
 from bot.markup import mention, quote
 from bot.plans import environment, get_plan, transition, verify_bytes
 from bot.policy import APPROVERS, PEER_ROLE, display_name
@@ -97,7 +98,7 @@ class Runner(Service):
                 roles.append(name)
         return [r for r in dict.fromkeys(roles) if r != PEER_ROLE]
 
-    def _check_runner(self, plan_id: int, user: str, *, operator: bool) -> None:
+    def check_runner(self, plan_id: int, user: str, *, operator: bool) -> None:
         """``operator``: the CLI, where the person at the terminal is trusted and named. Role lookups may
         ask Slack: outside any transaction."""
         if operator:
@@ -140,12 +141,23 @@ class Runner(Service):
     # --- requests ---------------------------------------------------------------------------------------
 
     def order_run(
-        self, plan_id: int | str, *, user: str, what: str = "next", operator: bool = False
+        self,
+        plan_id: int | str,
+        *,
+        user: str,
+        what: str = "next",
+        operator: bool = False,
+        override_reason: str | None = None,
     ) -> Order:
-        """``what``: ``next``, ``all``, or a step's name. Refuses what may not run, saying why."""
+        """``what``: ``next``, ``all``, or a step's name. Refuses what may not run, saying why: a frozen
+        environment; a plan that needs downtime outside the environment's maintenance windows, unless an
+        approver overrides with ``override_reason``."""
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
             self._check_runnable(session, plan)
+            override = check_window(
+                self.config, plan, self.clock(), user=user, override_reason=override_reason
+            )
             remaining = self.remaining(session, plan)
             if what == "all":
                 steps = remaining
@@ -166,13 +178,18 @@ class Runner(Service):
                     )
             if not steps:
                 raise InvalidState(f"every step of plan #{plan.id} is done")
-        self._check_runner(plan.id, user, operator=operator)
+        self.check_runner(plan.id, user, operator=operator)
+        if override is not None:
+            override.check(self.roles, operator=operator)
+            with self.db.session() as session:
+                override.record(session, get_plan(session, plan.id), self.outbox)
         return Order(plan.id, tuple(steps), user)
 
     def _check_runnable(self, session: Session, plan: PlanRecord) -> None:
         state = PlanState(plan.state)
         if state not in RUNNABLE:
             raise InvalidState(f"plan #{plan.id} is {state.label}; only an approved plan runs")
+        Freezes.check_not_frozen(session, plan.environment)
         if plan.segments is None or plan.segments.get("problem"):
             problem = (plan.segments or {}).get("problem") or "it was planned before the bot could run plans"
             raise InvalidState(f"plan #{plan.id} cannot be run: {problem}; plan it again")
@@ -200,7 +217,7 @@ class Runner(Service):
             state = PlanState(plan.state)
             if state not in {S.RUNNING, S.FAILED, S.ROLLBACK_FAILED, S.MONITORING, S.COMPLETED}:
                 raise InvalidState(f"plan #{plan.id} is {state.label}; there is no run to roll back")
-        self._check_runner(plan.id, user, operator=operator)
+        self.check_runner(plan.id, user, operator=operator)
         return plan.id
 
     def order_rollback(self, plan_id: int | str, *, user: str, reason: str, operator: bool = False) -> Order:
@@ -238,7 +255,7 @@ class Runner(Service):
             raise UserError(f"{warning} Confirm to restore.")
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
-        self._check_runner(plan.id, user, operator=operator)
+        self.check_runner(plan.id, user, operator=operator)
         return Order(plan.id, (StepKind.RESTORE,), user, "the rollback failed")
 
     def abort(self, plan_id: int | str, *, user: str, operator: bool = False) -> PlanRecord:
@@ -247,7 +264,7 @@ class Runner(Service):
             plan = get_plan(session, plan_id)
             if PlanState(plan.state) not in {S.RUNNING, S.ROLLING_BACK}:
                 raise InvalidState(f"plan #{plan.id} is {PlanState(plan.state).label}; nothing runs to abort")
-        self._check_runner(plan.id, user, operator=operator)
+        self.check_runner(plan.id, user, operator=operator)
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
             plan.abort_requested = True
@@ -691,7 +708,3 @@ def _alive(runner: str | None) -> bool:
     except OSError:
         return False
     return True
-
-
-def now_label(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"

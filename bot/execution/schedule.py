@@ -107,7 +107,7 @@ class Schedules(Service):
         jobs = scheduler()
         with self.db.session() as session:
             plan_id = get_plan(session, plan_id).id
-        self.runner._check_runner(plan_id, user, operator=operator)
+        self.runner.check_runner(plan_id, user, operator=operator)
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
             now = self.clock()
@@ -205,7 +205,7 @@ class Schedules(Service):
         if waiting is None:
             raise InvalidState(f"plan #{plan.id} has no scheduled run")
         if user != waiting.by:
-            self.runner._check_runner(plan.id, user, operator=operator)
+            self.runner.check_runner(plan.id, user, operator=operator)
         with self.db.session() as session:
             record = self.waiting(session, plan.id)
             if record is None:  # it started, or was cancelled, meanwhile
@@ -253,6 +253,7 @@ class Schedules(Service):
             if not env.stakeholders_channel:
                 return None
             due.notice = text
+            self.outbox.channel(session, env.stakeholders_channel, text, plan_id=plan.id)
             return ChannelMessage(env.stakeholders_channel, text)
 
     def run_due(self, plan_id: int) -> ScheduleRecord | None:
@@ -349,17 +350,11 @@ class Schedules(Service):
             return [r.plan_id for r in overdue]
 
 
-def _schedules() -> Schedules:
-    """This process's schedules, on its runner's dependencies."""
-    runner = services().runner
-    return Schedules(runner.deps, runner)
-
-
 def run_scheduled(plan_id: int) -> None:
     """The job at a scheduled run's time."""
-    _schedules().run_due(plan_id)
+    services().schedules.run_due(plan_id)
 
 
 def announce_scheduled(plan_id: int) -> None:
     """The job ``schedule_notice_minutes`` before a scheduled run."""
-    _schedules().announce_due(plan_id)
+    services().schedules.announce_due(plan_id)

@@ -1,0 +1,90 @@
+"""Running a plan from Slack, through signed clicks and commands: the run's buttons, progress in the
+thread, a freeze, and a rollback, against a real PostgreSQL target."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.demo import load_example_schema
+from bot.execution import ledger
+from bot.states import PlanState
+from handlers.ids import PlanAction
+from tests.conftest import EXAMPLES
+from tests.slack.conftest import AUTHOR, RunningBot, start_bot, write_config
+from tests.slack.fake_api import FakeSlack
+from tests.slack.test_approvals_flow import approve, planned
+
+FILE = "054_add_message_bookmarks.sql"
+
+
+@pytest.fixture
+def live_bot(
+    tmp_path: Path, fake_slack: FakeSlack, migrations: Path, target_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RunningBot]:
+    load_example_schema(target_dsn, EXAMPLES)
+    monkeypatch.setenv("RUN_TARGET", target_dsn)
+    config = write_config(
+        tmp_path,
+        migrations,
+        dsn_env="RUN_TARGET",
+        backup_dir=str(tmp_path / "backups"),
+        procedure="zero_downtime",
+    )
+    yield from start_bot(tmp_path, fake_slack, config, migrations)
+
+
+def wait_state(bot: RunningBot, plan_id: int, state: PlanState, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while bot.plan(plan_id).state != state and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert bot.plan(plan_id).state == state
+
+
+def texts(bot: RunningBot, method: str) -> list[str]:
+    return [c.args.get("text", "") for c in bot.fake.calls_to(method)]
+
+
+def test_a_plan_runs_from_its_buttons_and_rolls_back_from_a_command(
+    live_bot: RunningBot, target_dsn: str
+) -> None:
+    bot = live_bot
+    plan_id = planned(bot, FILE)
+    for user in ["U0PO", "U0TL", "U0QA1"]:  # production Low: peer review, Technical Lead, QA
+        approve(bot, plan_id, user)
+    assert bot.plan(plan_id).state == PlanState.APPROVED
+    blocks = json.dumps(bot.fake.last("chat.update").args["blocks"])
+    assert (
+        PlanAction.RUN_NEXT in blocks
+        and PlanAction.ROLLBACK in blocks
+        and "Procedure: zero-downtime" in blocks
+    )
+
+    bot.click(PlanAction.RUN_ALL, plan_id, user="U0QA1", response="stranger")  # QA may not run it
+    assert (
+        "only Technical Lead or On Call may run"
+        in bot.fake.wait_for_response("stranger")[0]["text"]
+    )
+
+    bot.click(PlanAction.RUN_ALL, plan_id, user="U0TL", response="run")
+    assert "queued" in bot.fake.wait_for_response("run")[0]["text"]
+    wait_state(bot, plan_id, PlanState.COMPLETED)
+    assert ledger.applied(target_dsn, file_name=FILE) is not None
+    posted = texts(bot, "chat.postMessage")
+    assert any(t.startswith("✅ *Backup*") or "*Backup*" in t for t in posted)
+    assert any("done in" in t for t in texts(bot, "chat.update"))  # the step lines were redrawn
+    assert any("🏁 Plan #1 is done" in t and f"<@{AUTHOR}>" in t for t in posted)
+
+    bot.command("freeze production big sale today", user="U0TL", response="freeze")
+    assert "is frozen" in bot.fake.wait_for_response("freeze")[0]["text"]
+    bot.command(f"rollback {plan_id} bookmarks break the app", user="U0TL", response="rollback")
+    assert "queued" in bot.fake.wait_for_response("rollback")[0]["text"]  # a freeze stops runs, not rollbacks
+    wait_state(bot, plan_id, PlanState.ROLLED_BACK)
+    with psycopg.connect(target_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('nchat.nchat_message_bookmarks')").fetchone() == (None,)
+    assert ledger.applied(target_dsn, file_name=FILE) is None
