@@ -101,6 +101,12 @@ STEP_NAMES = (
 APPROVERS = "approvers"  # in execution.runners: the plan's own approver roles
 
 
+class BackfillPolicy(_Model):
+    batch_rows: int = Field(ge=1)
+    pause_seconds: float = Field(ge=0)
+    max_lock_seconds: float = Field(gt=0)
+
+
 class ExecutionPolicy(_Model):
     lock_timeout: str
     statement_timeout: str
@@ -114,6 +120,7 @@ class ExecutionPolicy(_Model):
     command_timeout_seconds: float = Field(gt=0)
     backup_timeout_seconds: float = Field(gt=0)
     procedures: dict[str, list[str]]
+    backfill: BackfillPolicy
 
     @field_validator("procedures")
     @classmethod

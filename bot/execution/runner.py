@@ -13,7 +13,6 @@ the application: the plan says so until it ran.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -37,11 +36,13 @@ from bot.execution.freeze import Freezes
 from bot.execution.steps import (
     RUN,
     ApplyFailed,
+    BackfillStopped,
     StepContext,
     StepKind,
     StepState,
     procedure_name,
     procedure_steps,
+    target_key,
 )
 from bot.execution.windows import check_window
 from bot.markup import mention, quote
@@ -81,8 +82,7 @@ def order_from_args(plan_id: int, steps: list[str], operator: str, reason: str |
 
 def target_lock_key(environment: str) -> int:
     """The advisory lock one run holds on its target: same environment name, same key, in any bot."""
-    digest = hashlib.sha256(f"migrate-bot run {environment}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    return target_key(f"migrate-bot run {environment}")
 
 
 class Runner(Service):
@@ -476,7 +476,27 @@ class Runner(Service):
             lock_wait=self._lock_wait(plan_id),
             cancelled=cancelled or self._abort_asked(plan_id),
             committed=self._committed(plan_id),
+            saved=self._saved(plan_id, StepKind(step.step)),
+            save=self._saver(step),
         )
+
+    def _saved(self, plan_id: int, kind: StepKind) -> dict[str, Any]:
+        """What earlier attempts of this step kept to resume from (a backfill's last batch)."""
+        with self.db.session() as session:
+            attempts = [s for s in self.steps(session, plan_id) if s.step == kind.value]
+            kept: dict[str, Any] = {}
+            for attempt in attempts:
+                kept.update(attempt.output.get("saved", {}))
+            return kept
+
+    def _saver(self, step: StepRecord) -> Callable[[str, Any], None]:
+        def save(key: str, value: Any) -> None:
+            with self.db.session() as session:
+                stored = session.get(StepRecord, step.id)
+                assert stored is not None
+                stored.output = {**stored.output, "saved": {**stored.output.get("saved", {}), key: value}}
+
+        return save
 
     def _progress(self, step: StepRecord) -> Callable[[str], None]:
         """A step's progress redraws its line, at most every few seconds."""
@@ -551,6 +571,15 @@ class Runner(Service):
                 message=f"{kind.label} failed: {failure.message}",
                 data={"step": kind.value},
             )
+            if isinstance(failure, BackfillStopped):
+                self.outbox.thread(
+                    session,
+                    plan,
+                    f"❌ *{kind.label}* stopped part-way through a batched UPDATE: its batches so far are "
+                    f"committed. `/migrate run {plan.id} apply` resumes after the last one; "
+                    f"`/migrate rollback {plan.id} <reason>` undoes what can be undone.",
+                )
+                return S.FAILED
             if not (kind in ROLL_BACK_ON_FAILURE and applied):
                 self.outbox.thread(
                     session, plan, f"❌ *{kind.label}* failed. {self._after_failure(session, plan)}"

@@ -7,6 +7,7 @@ Slack: steps speak to the target, the client tools and the runbook only.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,14 @@ from bot.config import BotConfig, EnvironmentConfig
 from bot.embedded import client_tool
 from bot.execution import ledger
 from bot.execution.apply import ApplyResult, Blocker, apply_segments
+from bot.execution.backfill import (
+    BackfillError,
+    BackfillPlan,
+    BackfillProgress,
+    NotBatchable,
+    plan_backfill,
+    run_backfill,
+)
 from bot.execution.backup import backup, restore, restore_check, verify_backup
 from bot.execution.connections import wait_for_connections
 from bot.execution.errors import StepFailed
@@ -87,6 +96,10 @@ class ApplyFailed(StepFailed):
         self.committed = committed
 
 
+class BackfillStopped(ApplyFailed):
+    """A batched UPDATE stopped part-way: its batches so far are committed; a retry resumes after them."""
+
+
 def procedure_name(config: BotConfig, plan_environment: str, analysis: Analysis, chosen: str | None) -> str:
     """The procedure a plan runs: the one its run chose, else its environment's, else the proposal."""
     configured = config.environment(plan_environment).procedure
@@ -123,6 +136,8 @@ class StepContext:
     lock_wait: Callable[[list[Blocker]], None]
     cancelled: Callable[[], bool]
     committed: tuple[int, ...] = field(default=())  # for a rollback: the statements to undo
+    saved: dict[str, Any] = field(default_factory=dict)  # what an earlier attempt of this step kept
+    save: Callable[[str, Any], None] = lambda key, value: None  # keep it for the next attempt
 
     def tool(self, name: str) -> str:
         return client_tool(name, getattr(self.config.tools, name))
@@ -221,7 +236,7 @@ def run_wait_for_connections(ctx: StepContext) -> StepOutput:
 
 
 def _apply(
-    ctx: StepContext, segments: list[Segment], after: Callable[[psycopg.Connection], None]
+    ctx: StepContext, segments: list[Segment], after: Callable[[psycopg.Connection], None] | None
 ) -> ApplyResult:
     policy = ctx.config.policy.execution
     return apply_segments(
@@ -239,6 +254,11 @@ def _apply(
     )
 
 
+def target_key(name: str) -> int:
+    """A 64-bit advisory-lock key for ``name``, the same in every bot."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 def _timings(result: ApplyResult) -> dict[str, Any]:
     return {
         "committed": list(result.committed),
@@ -249,34 +269,125 @@ def _timings(result: ApplyResult) -> dict[str, Any]:
 
 
 def run_apply(ctx: StepContext) -> StepOutput:
+    """The approved segments in order; a data-migration UPDATE alone in its segment runs in batches."""
     ledger.check_not_applied(ctx.dsn, ctx.sha256)
-
-    def record(conn: psycopg.Connection) -> None:
-        ledger.record_applied(
-            conn,
-            file_name=ctx.file_name,
-            sha256=ctx.sha256,
-            plan_id=ctx.plan_id,
-            environment=ctx.environment.name,
-            operator=ctx.operator,
-        )
-
-    result = _apply(ctx, from_data(ctx.segments["forward"]), record)
-    if result.failure is not None:
-        failure = result.failure
-        where = ""
-        if failure.statement is not None:
-            where = f" at L{ctx.analysis.statements[failure.statement].line}"
-        code = f" ({failure.sqlstate})" if failure.sqlstate else ""
-        raise ApplyFailed(f"{failure.message}{code}{where}", result.committed)
+    segments = from_data(ctx.segments["forward"])
+    batched = {i: plan for i, segment in enumerate(segments) if (plan := _batchable(ctx, segment))}
+    committed: list[int] = []
+    timings: list[list[float]] = []
+    retries, seconds, notes = 0, 0.0, []
+    for first, last in _chunks(len(segments), batched):
+        if first in batched:
+            note = _backfill(ctx, first, batched[first], tuple(committed))
+            committed += [s.index for s in segments[first].statements]
+            notes.append(note)
+            if last == len(segments):
+                _record(ctx, None)
+            continue
+        result = _apply(ctx, segments[first:last], _record_in(ctx) if last == len(segments) else None)
+        committed += result.committed
+        timings += [[index, round(took, 4)] for index, took in result.timings]
+        retries, seconds = retries + result.lock_retries_used, seconds + result.duration_seconds
+        if result.failure is not None:
+            raise ApplyFailed(_failure_text(ctx, result), tuple(committed))
     limit = ctx.config.policy.execution.max_duration_seconds
-    slow = f"; over the {limit:g} s the policy allows" if result.duration_seconds > limit else ""
+    slow = f"; over the {limit:g} s the policy allows" if seconds > limit else ""
     summary = (
-        f"{len(result.committed)} statement(s) in {result.duration_seconds:.2f} s"
-        + (f", {result.lock_retries_used} lock retr(ies)" if result.lock_retries_used else "")
+        f"{len(committed)} statement(s) in {seconds:.2f} s"
+        + (f", {retries} lock retr(ies)" if retries else "")
+        + "".join(f"; {n}" for n in notes)
         + slow
     )
-    return _timings(result), summary
+    return {
+        "committed": committed,
+        "timings": timings,
+        "lock_retries": retries,
+        "seconds": round(seconds, 3),
+    }, summary
+
+
+def _record_in(ctx: StepContext) -> Callable[[psycopg.Connection], None]:
+    """The ledger row, written in the migration's last transaction, so both commit or neither."""
+    return lambda conn: _record(ctx, conn)
+
+
+def _record(ctx: StepContext, conn: psycopg.Connection | None) -> None:
+    ledger.record_applied(
+        conn if conn is not None else ctx.dsn,
+        file_name=ctx.file_name,
+        sha256=ctx.sha256,
+        plan_id=ctx.plan_id,
+        environment=ctx.environment.name,
+        operator=ctx.operator,
+    )
+
+
+def _failure_text(ctx: StepContext, result: ApplyResult) -> str:
+    failure = result.failure
+    assert failure is not None
+    where = f" at L{ctx.analysis.statements[failure.statement].line}" if failure.statement is not None else ""
+    code = f" ({failure.sqlstate})" if failure.sqlstate else ""
+    return f"{failure.message}{code}{where}"
+
+
+def _chunks(count: int, batched: dict[int, BackfillPlan]) -> list[tuple[int, int]]:
+    """Ranges of segments applied together, each batched segment a range of its own."""
+    chunks, start = [], 0
+    for index in sorted(batched):
+        if start < index:
+            chunks.append((start, index))
+        chunks.append((index, index + 1))
+        start = index + 1
+    if start < count:
+        chunks.append((start, count))
+    return chunks
+
+
+def _batchable(ctx: StepContext, segment: Segment) -> BackfillPlan | None:
+    """A transactional segment whose only statement besides settings is an UPDATE the target can batch."""
+    kinds = {op.statement_index: op.kind for op in ctx.analysis.operations}
+    updates = [s for s in segment.statements if kinds.get(s.index) == "update"]
+    others = [s for s in segment.statements if kinds.get(s.index) not in {"update", "set_setting"}]
+    if not segment.transactional or len(updates) != 1 or others:
+        return None
+    plan = plan_backfill(updates[0].sql, ctx.dsn)
+    if isinstance(plan, NotBatchable):
+        ctx.progress(f"the UPDATE at L{updates[0].line} runs as one statement: {plan.reason}")
+        return None
+    return plan
+
+
+def _backfill(ctx: StepContext, index: int, plan: BackfillPlan, committed: tuple[int, ...]) -> str:
+    policy = ctx.config.policy.execution.backfill
+    key = f"backfill:{index}"
+
+    def progress(p: BackfillProgress) -> None:
+        left = f", {p.seconds_left:.0f} s left" if p.seconds_left is not None else ""
+        ctx.progress(f"{p.rows_done:,} of ~{p.rows_total:,} rows, {p.rows_per_second:,.0f} rows/s{left}")
+
+    try:
+        result = run_backfill(
+            ctx.dsn,
+            plan,
+            batch_rows=policy.batch_rows,
+            pause_seconds=policy.pause_seconds,
+            max_lock_seconds=policy.max_lock_seconds,
+            lock_key=target_key(f"backfill {ctx.plan_id} {index}"),
+            resume_after=ctx.saved.get(key),
+            progress=progress,
+            checkpoint=lambda last: ctx.save(key, last if isinstance(last, int | str) else str(last)),
+            cancelled=ctx.cancelled,
+        )
+    except BackfillError as err:
+        raise BackfillStopped(f"the batched UPDATE of {plan.table} stopped: {err}", committed) from None
+    if result.cancelled:
+        raise BackfillStopped(
+            f"the batched UPDATE of {plan.table} stopped after {result.batches} batch(es)", committed
+        )
+    return (
+        f"{result.rows_updated:,} rows of {plan.table} in {result.batches} batch(es), "
+        f"locks held at most {result.longest_lock_seconds:.2f} s"
+    )
 
 
 def run_verify(ctx: StepContext) -> StepOutput:

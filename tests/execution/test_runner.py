@@ -62,7 +62,14 @@ def services(
         "environments": {"production": {**env, "procedure": "standard"}, "staging": env},
         "roles": ROLES,
         "runbook": {"maintenance_on": MAINTENANCE, "maintenance_off": MAINTENANCE},
-        "policy": {"execution": {"lock_timeout": "1s", "lock_retries": 5, "lock_retry_backoff_seconds": 0.2}},
+        "policy": {
+            "execution": {
+                "lock_timeout": "1s",
+                "lock_retries": 5,
+                "lock_retry_backoff_seconds": 0.2,
+                "backfill": {"batch_rows": 5000, "pause_seconds": 0},
+            }
+        },
     }
     config = parse_config(data, tmp_path)
     yield build_services(Settings(database_url=f"sqlite:///{tmp_path}/state.db"), config)
@@ -230,3 +237,34 @@ def test_a_step_running_when_the_bot_died_is_interrupted_not_rerun(services: Ser
         news = [r.payload.get("text", "") for r in session.scalars(select(OutboxRecord))]
     assert any("interrupted" in text and "will not run again" in text for text in news)
     assert services.runner.order_run(plan_id, user="ops", operator=True).steps == (StepKind.BACKUP,)
+
+
+def test_a_data_migration_update_runs_in_batches_and_resumes_where_it_stopped(
+    services: Services, migrations: Path, target_dsn: str
+) -> None:
+    (migrations / "083_backfill.sql").write_text(
+        "SET lock_timeout = '2s';\n"
+        "UPDATE nchat.nchat_messages SET edited_at = created_at WHERE edited_at IS NULL;\n"
+    )
+    plan_id = approved(services, "083_backfill.sql")
+    order = services.runner.order_run(plan_id, user="ops", what="apply", operator=True)
+    batches = iter(range(1000))
+    services.runner.execute(order, cancelled=lambda: next(batches) >= 2)  # stop after two batches
+    with services.db.session() as session:
+        first = services.runner.latest(session, plan_id)[StepKind.APPLY]
+        assert first.state == StepState.FAILED and "stopped after 2 batch(es)" in (first.error or "")
+        news = [r.payload.get("text", "") for r in session.scalars(select(OutboxRecord))]
+        assert any("batches so far are committed" in text for text in news)
+        assert first.output["saved"]["backfill:0"]  # the last batch committed
+    order = services.runner.order_run(plan_id, user="ops", what="apply", operator=True)
+    services.runner.execute(order)
+    with services.db.session() as session:
+        second = services.runner.latest(session, plan_id)[StepKind.APPLY]
+    assert second.state == StepState.DONE and "batch(es)" in second.output["summary"], errors(
+        services, plan_id
+    )
+    with psycopg.connect(target_dsn) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM nchat.nchat_messages WHERE edited_at IS NULL"
+        ).fetchone() == (0,)
+    assert ledger.applied(target_dsn, file_name="083_backfill.sql") is not None

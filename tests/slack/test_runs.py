@@ -66,10 +66,7 @@ def test_a_plan_runs_from_its_buttons_and_rolls_back_from_a_command(
     )
 
     bot.click(PlanAction.RUN_ALL, plan_id, user="U0QA1", response="stranger")  # QA may not run it
-    assert (
-        "only Technical Lead or On Call may run"
-        in bot.fake.wait_for_response("stranger")[0]["text"]
-    )
+    assert "only Technical Lead or On Call may run" in bot.fake.wait_for_response("stranger")[0]["text"]
 
     bot.click(PlanAction.RUN_ALL, plan_id, user="U0TL", response="run")
     assert "queued" in bot.fake.wait_for_response("run")[0]["text"]
