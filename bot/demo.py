@@ -22,6 +22,7 @@ from bot.delivery import Deliverer
 from bot.embedded import create_database, start_server
 from bot.errors import UserError
 from bot.notifier import ConsoleNotifier
+from bot.policy import PEER_ROLE
 from bot.sql.model import Level
 from bot.sql.rollback import ROLLBACK_SUFFIX
 from bot.states import PlanState
@@ -32,6 +33,9 @@ DEMO_ENVIRONMENT = "production"
 DEMO_AUTHOR = "UDEMOAUTHOR"
 # The plan whose approvals the demo walks through: production, High complexity.
 APPROVAL_WALK = "061_drop_legacy_field.sql"
+# The plan the demo approves and runs, step by step, on the embedded database, then rolls back.
+RUN_WALK = "054_add_message_bookmarks.sql"
+DEMO_PEER = "UDEMOPEER"  # a colleague for the peer review: anyone but the author
 
 
 def example_migrations(migrations_dir: Path) -> list[Path]:
@@ -56,7 +60,7 @@ def walk_approvals(
     """Every role the plan needs signs it, after the author's own click is refused."""
     approvals = services.approvals
     plan, status = approvals.status(plan_id)
-    say(f"\nApprovals for plan #{plan_id} ({APPROVAL_WALK}): {', '.join(s.label for s in status.slots)}")
+    say(f"\nApprovals for plan #{plan_id} ({plan.file_name}): {', '.join(s.label for s in status.slots)}")
     if PlanState(plan.state) is not PlanState.AWAITING_APPROVAL:
         say(f"  plan #{plan_id} is {PlanState(plan.state).label} already (an earlier demo run approved it)")
         return
@@ -66,12 +70,31 @@ def walk_approvals(
         say(f"  ✋ the author clicks Approve: refused ({err})")
     signed: set[str] = set()  # each sign-off by a different person
     for slot in status.slots:
-        user = next(u for u in services.config.roles[slot.role].users if u not in signed)
+        holders = [DEMO_PEER] if slot.role == PEER_ROLE else services.config.roles[slot.role].users
+        user = next(u for u in holders if u not in signed)
         signed.add(user)
         approvals.approve(plan_id, user=user, slot=slot.name)
         deliverer.deliver_due()
     plan, _ = approvals.status(plan_id)
     say(f"Plan #{plan_id} is {PlanState(plan.state).label}")
+
+
+def walk_run(services: Services, deliverer: Deliverer, plan_id: int, say: Callable[[str], None]) -> None:
+    """Run the approved plan's procedure on the embedded database, then roll it back, printing what
+    Slack would show in the plan's thread."""
+    plan, _ = services.approvals.status(plan_id)
+    if PlanState(plan.state) is not PlanState.APPROVED:
+        say(f"\nPlan #{plan_id} is {PlanState(plan.state).label} already (an earlier demo run ran it)")
+        return
+    runner = services.runner
+    operator = services.config.roles["technical_lead"].users[0]
+    say(f"\nRunning plan #{plan_id} ({plan.file_name}) on the embedded database, every step:")
+    state = runner.execute(runner.order_run(plan_id, user=operator, what="all"))
+    deliverer.deliver_due()
+    say(f"Plan #{plan_id} is {state.label}. Rolling it back, as if the error rate had jumped:")
+    state = runner.execute(runner.order_rollback(plan_id, user=operator, reason="demo: error rate doubled"))
+    deliverer.deliver_due()
+    say(f"Plan #{plan_id} is {state.label}")
 
 
 def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -> int:  # type: ignore[no-untyped-def]
@@ -117,6 +140,8 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
         say(f"  {name:<{width}}  {level.label:<6}  {hazards:>2} hazard(s)  rollback {rollback}")
     say(f"\n{len(summary)} plans stored in {settings.database_url}")
     walk_approvals(services, deliverer, plan_ids[APPROVAL_WALK], say)
+    walk_approvals(services, deliverer, plan_ids[RUN_WALK], say)
+    walk_run(services, deliverer, plan_ids[RUN_WALK], say)
     if keep:
         say(f"Embedded server left running; data in {data_dir}; DSN {dsn}")
     return 0
