@@ -140,3 +140,4 @@ def test_the_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Plan #") >= len(EXPECTED)
     assert f"{len(EXPECTED)} plans stored" in result.stdout
+    assert "✅ Apply the migration" in result.stdout and "Plan #1 is rolled back" in result.stdout
