@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.plans import PlanDraft, rollback_to_dict
@@ -32,6 +32,7 @@ class PlanMeta:
     author: str
     status: ApprovalStatus | None = None
     run: tuple[str, ...] = ()  # the run's steps and their states (bot.execution.report.run_lines)
+    ticked: dict[str, str] = field(default_factory=dict)  # checklist items its evidence ticks
 
     @property
     def state_label(self) -> str:

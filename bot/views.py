@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.config import BotConfig
-from bot.execution.report import run_lines
+from bot.execution.report import run_lines, ticked
 from bot.notifier import MessageRef, PlanView
 from bot.plans import draft_from_record
 from bot.report import PlanMeta
@@ -22,6 +22,7 @@ def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None
         author=plan.author,
         status=status,
         run=tuple(run_lines(config, plan)),
+        ticked=ticked(plan),
     )
     return PlanView(draft_from_record(config, plan), meta, config.policy)
 

@@ -109,7 +109,7 @@ def plan_blocks(view: PlanView) -> list[Block]:
         section(
             PlanBlock.CHECKLIST,
             "Checklist",
-            [f"{name}: {len(items)} item(s)" for name, items in view.policy.checklist.items()],
+            checklist_lines(view),
         ),
     ]
     if meta and meta.state == PlanState.AWAITING_APPROVAL:
@@ -305,6 +305,19 @@ def code_block(heading: str, sql: str) -> str | None:
     """A SQL listing as one mrkdwn message, or None when it is too long for one (then upload a file)."""
     text = f"*{heading}*\n```\n{quote(sql.rstrip())}\n```"
     return text if len(text) <= SECTION_LIMIT else None
+
+
+def checklist_lines(view: PlanView) -> list[str]:
+    """Per section of the checklist, how many items the run's evidence ticked, and those items."""
+    ticked = view.meta.ticked if view.meta else {}
+    lines = []
+    for name, items in view.policy.checklist.items():
+        done = [item for item in items if item in ticked]
+        lines.append(
+            f"{name}: {len(done)} of {len(items)} ticked" if done else f"{name}: {len(items)} item(s)"
+        )
+        lines += [f"☑ {item} ({ticked[item]})" for item in done]
+    return lines
 
 
 def checklist_text(view: PlanView) -> str:

@@ -56,3 +56,26 @@ def run_lines(config: BotConfig, plan: PlanRecord) -> list[str]:
         state = StepState(step.state) if step else StepState.PENDING
         lines.append(f"{state.icon} {kind.label}" + (f" · {state.value}" if step else ""))
     return lines
+
+
+# Checklist items a step's evidence ticks (the rest are ticked by a named person): item -> (step, test).
+EVIDENCE: dict[str, tuple[StepKind, str]] = {
+    "Full database backup completed": (StepKind.BACKUP, "path"),
+    "Backup integrity verified": (StepKind.VERIFY_BACKUP, "entries"),
+    "Backup restoration tested": (StepKind.VERIFY_BACKUP, "restore_check"),
+    "Point-in-time recovery (PITR) enabled": (StepKind.BACKUP, "pitr"),
+}
+
+
+def ticked(plan: PlanRecord) -> dict[str, str]:
+    """Checklist items the run's own evidence ticks, each with that evidence."""
+    done = {StepKind(s.step): s.output for s in plan.steps if s.state == StepState.DONE}
+    found = {}
+    for item, (kind, key) in EVIDENCE.items():
+        output = done.get(kind, {})
+        if key == "pitr":
+            if output.get("pitr", {}).get("possible"):
+                found[item] = output["pitr"]["evidence"]
+        elif key in output:
+            found[item] = output.get("summary", "")
+    return found

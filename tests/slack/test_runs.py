@@ -72,6 +72,14 @@ def test_a_plan_runs_from_its_buttons_and_rolls_back_from_a_command(
     assert "queued" in bot.fake.wait_for_response("run")[0]["text"]
     wait_state(bot, plan_id, PlanState.COMPLETED)
     assert ledger.applied(target_dsn, file_name=FILE) is not None
+    bot.fake.wait_until(
+        lambda: any(
+            "☑ Full database backup completed" in json.dumps(c.args.get("blocks") or [], ensure_ascii=False)
+            for c in bot.fake.calls_to("chat.update")
+        ),
+        10,
+        "the plan's checklist ticked by the backup's evidence",
+    )
     posted = texts(bot, "chat.postMessage")
     assert any(t.startswith("✅ *Backup*") or "*Backup*" in t for t in posted)
     assert any("done in" in t for t in texts(bot, "chat.update"))  # the step lines were redrawn
