@@ -24,12 +24,17 @@ from storage.db import Database
 
 
 def planning_only_config(migrations_dir: Path) -> BotConfig:
-    """Without a config file, plan against the guide's defaults in one 'development' environment."""
-    env = EnvironmentConfig(name="development", tier="development", migrations_dir=migrations_dir.resolve())
+    """Without a config file, plan against the default policy: one environment per tier of its approval
+    matrix (development, staging, production), so a CI pipeline can ask what production would need."""
+    policy = load_policy()
+    environments = {
+        tier: EnvironmentConfig(name=tier, tier=tier, migrations_dir=migrations_dir.resolve())
+        for tier in policy.approvals.matrix
+    }
     return BotConfig(
-        environments={"development": env},
+        environments=environments,
         roles={},
-        policy=load_policy(),
+        policy=policy,
         runbook={},
         tools=ToolsConfig(),
         default_environment="development",

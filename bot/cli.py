@@ -1,4 +1,5 @@
-"""``migrate-bot``: the same services Slack drives, for operators and CI pipelines.
+"""migrate-bot: plan, approve, run and roll back PostgreSQL migrations; the services Slack drives, for
+operators and CI pipelines.
 
 Exit codes: 0 success; 1 ``--fail-on`` level reached; 2 bad input or configuration. Every failure a
 user can fix is one answer on stderr, never a traceback.
@@ -11,6 +12,7 @@ import http.client
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.error import URLError
@@ -340,7 +342,11 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     config_help = "config YAML (default: $MIGRATE_BOT_CONFIG)"
-    parser = argparse.ArgumentParser(prog="migrate-bot", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="migrate-bot",
+        description="Plan, approve, run and roll back PostgreSQL migrations (the services Slack drives).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version('migrate-bot')}")
     parser.add_argument("--config", type=Path, help=config_help)
     parser.set_defaults(opens_store=False)
     # --config is also taken after the command; SUPPRESS leaves one given before it alone

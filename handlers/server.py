@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from slack_bolt import App
@@ -41,6 +43,25 @@ def wsgi_app(app: App) -> Callable[[dict[str, Any], Callable[..., Any]], Iterabl
     return application
 
 
+def _health_server(settings: Settings) -> ThreadingHTTPServer:
+    """In Socket Mode nothing listens for Slack; the container's probe still needs GET /healthz."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == HEALTH_PATH
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"ok\n" if ok else b"not found\n")
+
+        def log_message(self, *args: Any) -> None:  # the probe every 30 s is not news
+            pass
+
+    server = ThreadingHTTPServer((settings.host, settings.port), Health)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
+
+
 def _start_work(settings: Settings, config: BotConfig, client: WebClient) -> tuple[Pools, Runtime | None]:
     """The pools, and the runtime when it runs in this process (``isolation: threads``); the store's
     schema is up to date already (``migrate-bot serve`` upgrades it first)."""
@@ -58,10 +79,19 @@ def serve(settings: Settings, config: BotConfig, client: WebClient) -> None:
         if settings.slack_app_token is not None:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            log.info("starting in Socket Mode")
+            log.info(
+                "starting in Socket Mode; health probe on http://%s:%d%s",
+                settings.host,
+                settings.port,
+                HEALTH_PATH,
+            )
+            health = _health_server(settings)
             handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
             signal.signal(signal.SIGTERM, lambda *_: handler.close())
-            handler.start()
+            try:
+                handler.start()
+            finally:
+                health.shutdown()
             return
         import waitress
 
