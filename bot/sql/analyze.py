@@ -6,100 +6,154 @@ The single entry point the planner, the CLI and the benchmark call. Per statemen
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from pglast import parse_sql
+from pglast.parser import ParseError
 
 from bot.policy import ComplexityPolicy
 from bot.sql.catalog import Catalog
 from bot.sql.complexity import operation_reason, restructuring_reason
 from bot.sql.context import FileContext
-from bot.sql.hazards import file_hazards, statement_hazards, table_groups
-from bot.sql.model import Analysis, ComplexityReason, Hazard, Level, Operation, TargetFacts
+from bot.sql.facts import with_catalog_facts
+from bot.sql.hazards import statement_hazards
+from bot.sql.model import (
+    Analysis,
+    ComplexityReason,
+    Hazard,
+    Kind,
+    Level,
+    LockLevel,
+    Operation,
+    Statement,
+    TargetFacts,
+)
 from bot.sql.operations import OperationMapper
 from bot.sql.parse import ParsedStatement, parse_statements
-from bot.sql.typechange import rewrites
-
-TRANSACTION_OPEN = {"begin", "start"}
-TRANSACTION_CLOSE = {"commit", "rollback", "prepare", "commit_prepared", "rollback_prepared"}
+from bot.sql.transactions import advance, enum_value_hazards, left_open, transaction_hazards
+from bot.sql.whole_file import file_hazards, table_groups
 
 
-def analyze(sql: str, *, catalog: Catalog, policy: ComplexityPolicy) -> Analysis:
+CREATING = (Kind.CREATE_TABLE, Kind.CREATE_TABLE_AS)
+
+
+def analyze(
+    sql: str, *, catalog: Catalog, policy: ComplexityPolicy, runner_settings: Mapping[str, str] | None = None
+) -> Analysis:
     """The full analysis of ``sql``; raises SqlSyntaxError (with line and column) when it does not parse."""
-    return analyze_parsed(parse_statements(sql), catalog=catalog, policy=policy)
+    return analyze_parsed(
+        parse_statements(sql), catalog=catalog, policy=policy, runner_settings=runner_settings
+    )
 
 
-def analyze_parsed(parsed: list[ParsedStatement], *, catalog: Catalog, policy: ComplexityPolicy) -> Analysis:
-    """The analysis of statements already parsed (the planner parses once for analysis and rollback)."""
-    ctx = FileContext(catalog=catalog, policy=policy)
+@dataclass
+class _Findings:
+    hazards: list[Hazard] = field(default_factory=list)
+    reasons: dict[str, ComplexityReason] = field(default_factory=dict)  # one per distinct text, in order
+    unguarded: Operation | None = None  # the first write-blocking lock taken with no lock_timeout
+
+
+def analyze_parsed(
+    parsed: list[ParsedStatement],
+    *,
+    catalog: Catalog,
+    policy: ComplexityPolicy,
+    runner_settings: Mapping[str, str] | None = None,
+) -> Analysis:
+    """The analysis of statements already parsed (the planner parses once for analysis and rollback).
+
+    ``runner_settings`` are the settings the bot's runner applies itself (``lock_timeout`` …), so that a
+    hazard about a missing one can say whether it matters when the bot runs the file.
+    """
+    ctx = FileContext(catalog=catalog, policy=policy, runner_settings=dict(runner_settings or {}))
+    found = _Findings()
     operations: list[Operation] = []
-    hazards: list[Hazard] = []
     existed: list[bool] = []  # per operation: did its table predate the file?
-    unguarded: Operation | None = None
-    reasons: dict[str, ComplexityReason] = {}  # one per distinct reason text, in order
     for item in parsed:
-        for mapped in OperationMapper(item.statement.index).map(item.node):
-            op = _with_catalog_facts(mapped, catalog)
+        found.hazards += enum_value_hazards(item.node, item.statement.index, ctx)
+        for mapped in OperationMapper(item.statement).map(item.node):
+            op = with_catalog_facts(mapped, ctx)
             existed.append(ctx.existed(op.table))
+            _judge(op, ctx, found)
+            if op.kind is Kind.DO:
+                op = _look_inside(op, ctx, found)
             operations.append(op)
-            hazards += statement_hazards(op, ctx)
-            reason = operation_reason(op, ctx)
-            if reason is not None:
-                reasons.setdefault(f"{reason.statement_index}:{reason.reason}", reason)
-            if (
-                unguarded is None
-                and op.lock.blocks_writes
-                and ctx.existed(op.table)
-                and not ctx.lock_timeout_set
-            ):
-                unguarded = op
-            _advance(ctx, op)
+    found.hazards += left_open(ctx)
     groups = table_groups(operations, catalog)
-    hazards += file_hazards(operations, existed, unguarded, ctx, groups)
+    found.hazards += file_hazards(operations, existed, found.unguarded, ctx, groups)
     whole_file = restructuring_reason(groups, policy)
-    all_reasons = list(reasons.values()) + ([whole_file] if whole_file else [])
+    all_reasons = list(found.reasons.values()) + ([whole_file] if whole_file else [])
     return Analysis(
         statements=[p.statement for p in parsed],
         operations=operations,
-        hazards=hazards,
+        hazards=found.hazards,
         complexity=Level.highest([r.level for r in all_reasons]),
         complexity_reasons=all_reasons,
         target=TargetFacts(
             server_version_num=catalog.server_version_num(),
             source=catalog.source,
             row_estimates=ctx.known_rows(),
+            assumed_version_num=ctx.version if ctx.assumed else None,
+            runner_settings=ctx.runner_settings,
         ),
     )
 
 
-def _with_catalog_facts(op: Operation, catalog: Catalog) -> Operation:
-    """What only the target knows: the table a DROP INDEX locks; whether a type change rewrites."""
-    if op.kind == "drop_index" and op.table is None:
-        return replace(op, table=catalog.index_table(op.details["index"]))
-    if op.kind == "alter_column_type" and op.table and not op.details["using"]:
-        current = catalog.column(op.table, op.details["column"])
-        if current is not None and not rewrites(current.data_type, op.details["type"]):
-            return replace(op, rewrites_table=False, details={**op.details, "from_type": current.data_type})
-    return op
+def _judge(op: Operation, ctx: FileContext, found: _Findings, where: str = "") -> None:
+    """Hazards and complexity of ``op`` where it stands, then what it changes; ``where`` prefixes texts."""
+    hazards = transaction_hazards(op, ctx) + statement_hazards(op, ctx)
+    found.hazards += [replace(h, message=where + h.message) for h in hazards] if where else hazards
+    reason = operation_reason(op, ctx)
+    if reason is not None:
+        reason = replace(reason, reason=where + reason.reason) if where else reason
+        found.reasons.setdefault(f"{reason.statement_index}:{reason.reason}", reason)
+    unknown_table = op.table is None and op.details.get("index") is not None and ctx.catalog.source != "live"
+    if (
+        found.unguarded is None
+        and op.lock.blocks_writes
+        and op.kind not in CREATING
+        and (ctx.existed(op.table) or unknown_table)
+        and not ctx.lock_timeout_set
+    ):
+        found.unguarded = op
+    _advance(ctx, op)
+    advance(op, ctx)
+
+
+def _look_inside(op: Operation, ctx: FileContext, found: _Findings) -> Operation:
+    """The plain SQL a DO block runs, judged like the file's own statements; its locks become the block's."""
+    locks: dict[str, LockLevel] = {}
+    for line, sql in op.details["statements"]:
+        try:
+            raws = parse_sql(sql)
+        except ParseError:
+            continue  # PL/pgSQL syntax pglast reads only in context (a variable as a type …)
+        for raw in raws:
+            statement = Statement(op.statement_index, sql, line, line)
+            for inner in OperationMapper(statement).map(raw.stmt):
+                inner = with_catalog_facts(inner, ctx)
+                _judge(inner, ctx, found, where=f"in the DO block, line {line}: ")
+                for table, lock in inner.locks.items():
+                    locks[table] = LockLevel.strongest([lock, locks.get(table, LockLevel.NONE)])
+    return replace(op, other_locks=locks)
 
 
 def _advance(ctx: FileContext, op: Operation) -> None:
     """Update what is true after ``op`` ran."""
-    if op.kind == "create_table" and op.table:
+    d = op.details
+    if op.kind in CREATING and op.table:
         ctx.created.add(op.table)
-    elif op.kind == "create_index" and op.table:
-        ctx.created_indexes.setdefault(op.table, []).append(tuple(op.details["columns"]))
-    elif op.kind == "transaction":
-        kind = op.details["transaction"]
-        if kind in TRANSACTION_OPEN:
-            ctx.in_transaction = True
-        elif kind in TRANSACTION_CLOSE:
-            ctx.in_transaction = False
-    elif op.kind == "add_constraint" and op.details.get("not_null_column") and op.table:
-        target = (op.table, op.details["not_null_column"])
-        if op.details["constraint"]:
-            ctx.not_null_checks[op.details["constraint"]] = target
-        if not op.details["not_valid"]:
-            ctx.not_null_checked.add(target)
-    elif op.kind == "validate_constraint" and op.details["constraint"] in ctx.not_null_checks:
-        ctx.not_null_checked.add(ctx.not_null_checks[op.details["constraint"]])
-    elif op.kind == "set_setting" and op.details["setting"] == "lock_timeout":
-        ctx.lock_timeout_set = op.details["value"] not in {"", "0", "'0'"}
+    elif op.kind is Kind.CREATE_INDEX and op.table:
+        ctx.created_indexes.setdefault(op.table, []).append(tuple(d["columns"]))
+    elif op.kind is Kind.ADD_CONSTRAINT and op.table:
+        if d["constraint_type"] == "foreign_key" and d["constraint"]:
+            ctx.foreign_keys[d["constraint"]] = d["references"]
+        if d.get("not_null_column"):
+            target = (op.table, d["not_null_column"])
+            if d["constraint"]:
+                ctx.not_null_checks[d["constraint"]] = target
+            if not d["not_valid"]:
+                ctx.not_null_checked.add(target)
+    elif op.kind is Kind.VALIDATE_CONSTRAINT and d["constraint"] in ctx.not_null_checks:
+        ctx.not_null_checked.add(ctx.not_null_checks[d["constraint"]])

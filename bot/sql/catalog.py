@@ -70,6 +70,26 @@ class Catalog(Protocol):
         """Relation and constraint names in ``schema`` (the current schema when None); None when unknown."""
         ...
 
+    def dependents(self, table: str, column: str | None = None) -> list[str] | None:
+        """Views on ``table`` (on ``column``); for a whole table, also other tables' foreign keys to it."""
+        ...
+
+    def foreign_keys(self, table: str) -> dict[str, str] | None:
+        """The table's foreign keys: constraint name -> referenced table (None when unknown)."""
+        ...
+
+    def not_null_checks(self, table: str) -> dict[str, str] | None:
+        """Valid ``CHECK (col IS NOT NULL)`` constraints of the table: column -> constraint name."""
+        ...
+
+    def index_definition(self, index: str) -> str | None:
+        """``CREATE INDEX …`` of an existing index, as pg_get_indexdef prints it."""
+        ...
+
+    def constraint_definition(self, table: str, constraint: str) -> str | None:
+        """A constraint as pg_get_constraintdef prints it (with ``NOT VALID`` when it is not validated)."""
+        ...
+
 
 class OfflineCatalog:
     """The target is unreachable: only the configured server version, if any, is known."""
@@ -100,6 +120,21 @@ class OfflineCatalog:
         return None
 
     def schema_names(self, schema: str | None) -> SchemaNames | None:
+        return None
+
+    def dependents(self, table: str, column: str | None = None) -> list[str] | None:
+        return None
+
+    def foreign_keys(self, table: str) -> dict[str, str] | None:
+        return None
+
+    def not_null_checks(self, table: str) -> dict[str, str] | None:
+        return None
+
+    def index_definition(self, index: str) -> str | None:
+        return None
+
+    def constraint_definition(self, table: str, constraint: str) -> str | None:
         return None
 
 
@@ -224,3 +259,62 @@ class LiveCatalog:
             ).fetchone()
             self._cache[key] = SchemaNames(frozenset(row[0]), frozenset(row[1]))  # type: ignore[index]
         return self._cache[key]  # type: ignore[return-value]
+
+    def _all(self, key: tuple[str, ...], sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        if key not in self._cache:
+            self._cache[key] = self._conn.execute(sql, params).fetchall()
+        return self._cache[key]  # type: ignore[return-value]
+
+    def dependents(self, table: str, column: str | None = None) -> list[str] | None:
+        rows = self._all(
+            ("dependents", table, column or ""),
+            "SELECT DISTINCT 'view ' || r.ev_class::regclass::text FROM pg_depend d "
+            "JOIN pg_rewrite r ON r.oid = d.objid "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND d.refobjid = to_regclass(%(t)s) AND r.ev_class <> d.refobjid AND (%(c)s::text IS NULL "
+            "OR d.refobjsubid = (SELECT attnum FROM pg_attribute WHERE attrelid = to_regclass(%(t)s) "
+            "AND attname = %(c)s)) "
+            "UNION ALL SELECT 'foreign key ' || quote_ident(conname) || ' on ' || conrelid::regclass::text "
+            "FROM pg_constraint WHERE %(c)s::text IS NULL AND contype = 'f' "
+            "AND confrelid = to_regclass(%(t)s) AND conrelid <> confrelid ORDER BY 1",
+            {"t": table, "c": column},  # type: ignore[arg-type]
+        )
+        return [str(r[0]) for r in rows]
+
+    def foreign_keys(self, table: str) -> dict[str, str] | None:
+        rows = self._all(
+            ("foreign_keys", table),
+            "SELECT conname::text, confrelid::regclass::text FROM pg_constraint "
+            "WHERE contype = 'f' AND conrelid = to_regclass(%s)",
+            (table,),
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def not_null_checks(self, table: str) -> dict[str, str] | None:
+        rows = self._all(
+            ("not_null_checks", table),
+            "SELECT a.attname::text, c.conname::text FROM pg_constraint c "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+            "WHERE c.contype = 'c' AND c.convalidated AND c.conrelid = to_regclass(%s) "
+            "AND cardinality(c.conkey) = 1 "
+            "AND pg_get_constraintdef(c.oid) = 'CHECK ((' || quote_ident(a.attname) || ' IS NOT NULL))'",
+            (table,),
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def index_definition(self, index: str) -> str | None:
+        value = self._one(
+            ("index_definition", index),
+            "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i WHERE i.indexrelid = to_regclass(%s)",
+            (index,),
+        )
+        return str(value) if value is not None else None
+
+    def constraint_definition(self, table: str, constraint: str) -> str | None:
+        value = self._one(
+            ("constraint_definition", table, constraint),
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = to_regclass(%s) AND conname = %s",
+            (table, constraint),
+        )
+        return str(value) if value is not None else None

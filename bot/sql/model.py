@@ -62,6 +62,105 @@ class LockLevel(StrEnum):
         return max(locks, key=lambda lk: lk.rank, default=cls.NONE)
 
 
+class Kind(StrEnum):
+    """What an operation does; the complexity matrix, hazard rules and rollback inverses are keyed by it."""
+
+    CREATE_TABLE = "create_table"
+    CREATE_TABLE_AS = "create_table_as"  # also SELECT INTO and CREATE MATERIALIZED VIEW: filled from a query
+    ADD_COLUMN = "add_column"
+    DROP_COLUMN = "drop_column"
+    ALTER_COLUMN_TYPE = "alter_column_type"
+    SET_NOT_NULL = "set_not_null"
+    DROP_NOT_NULL = "drop_not_null"
+    SET_DEFAULT = "set_default"
+    DROP_DEFAULT = "drop_default"
+    ADD_CONSTRAINT = "add_constraint"
+    VALIDATE_CONSTRAINT = "validate_constraint"
+    DROP_CONSTRAINT = "drop_constraint"
+    ALTER_TABLE = "alter_table"  # any other ALTER TABLE form, policies, rules, statistics
+    ATTACH_PARTITION = "attach_partition"
+    DETACH_PARTITION = "detach_partition"
+    RENAME_COLUMN = "rename_column"
+    RENAME_TABLE = "rename_table"
+    RENAME_INDEX = "rename_index"
+    RENAME_CONSTRAINT = "rename_constraint"
+    DROP_TABLE = "drop_table"
+    DROP_INDEX = "drop_index"
+    DROP_VIEW = "drop_view"
+    DROP_FUNCTION = "drop_function"
+    DROP_TRIGGER = "drop_trigger"
+    DROP_OBJECT = "drop_object"
+    CREATE_INDEX = "create_index"
+    VACUUM = "vacuum"
+    VACUUM_FULL = "vacuum_full"
+    ANALYZE = "analyze"
+    CLUSTER = "cluster"
+    REINDEX = "reindex"
+    REFRESH_MATERIALIZED_VIEW = "refresh_materialized_view"
+    LOCK_TABLE = "lock_table"
+    TRUNCATE = "truncate"
+    UPDATE = "update"
+    DELETE = "delete"
+    INSERT = "insert"
+    MERGE = "merge"
+    COPY = "copy"
+    SELECT = "select"
+    CREATE_VIEW = "create_view"
+    CREATE_FUNCTION = "create_function"
+    CREATE_TRIGGER = "create_trigger"
+    CREATE_SCHEMA = "create_schema"
+    CREATE_TYPE = "create_type"
+    ADD_ENUM_VALUE = "add_enum_value"
+    CREATE_SEQUENCE = "create_sequence"
+    CREATE_EXTENSION = "create_extension"
+    CREATE_OBJECT = "create_object"  # domains, casts, operators …: no table lock, undone by hand
+    ALTER_OBJECT = "alter_object"
+    COMMENT = "comment"
+    GRANT = "grant"
+    SET_SETTING = "set_setting"
+    TRANSACTION = "transaction"
+    DO = "do"  # code the analysis only sees into where it is plain SQL
+    CALL = "call"
+    OTHER = "other"  # a statement kind the analysis does not model
+
+
+class Code(StrEnum):
+    """Hazard codes: stable names for CI filters and the examples' expectations."""
+
+    NOT_ANALYSED = "not_analysed"
+    INDEX_WITHOUT_CONCURRENTLY = "index_without_concurrently"
+    CONCURRENTLY_IN_TRANSACTION = "concurrently_in_transaction"
+    CANNOT_RUN_IN_TRANSACTION = "cannot_run_in_transaction"
+    ENUM_VALUE_USED_IN_TRANSACTION = "enum_value_used_in_transaction"
+    VALIDATE_IN_SAME_TRANSACTION = "validate_in_same_transaction"
+    TRANSACTION_LEFT_OPEN = "transaction_left_open"
+    NESTED_TRANSACTION = "nested_transaction"
+    ADD_COLUMN_NOT_NULL_WITHOUT_DEFAULT = "add_column_not_null_without_default"
+    ADD_COLUMN_VOLATILE_DEFAULT = "add_column_volatile_default"
+    ADD_COLUMN_DEFAULT_REWRITE = "add_column_default_rewrite"
+    SET_NOT_NULL = "set_not_null"
+    CONSTRAINT_VALIDATION = "constraint_validation"
+    FOREIGN_KEY_UNINDEXED = "foreign_key_unindexed"
+    UNIQUE_WITHOUT_INDEX = "unique_without_index"
+    RENAME_COLUMN = "rename_column"
+    RENAME_TABLE = "rename_table"
+    CHANGE_COLUMN_TYPE = "change_column_type"
+    DROP_COLUMN = "drop_column"
+    DROP_TABLE = "drop_table"
+    DEPENDENT_OBJECTS = "dependent_objects"
+    DROP_INDEX_WITHOUT_CONCURRENTLY = "drop_index_without_concurrently"
+    UPDATE_WITHOUT_WHERE = "update_without_where"
+    DELETE_WITHOUT_WHERE = "delete_without_where"
+    DATA_MIGRATION = "data_migration"
+    TRUNCATE = "truncate"
+    TABLE_REWRITE = "table_rewrite"
+    TABLE_REWRITE_MAINTENANCE = "table_rewrite_maintenance"
+    LOCK_TABLE = "lock_table"
+    MERGE_ALTERS = "merge_alters"
+    MISSING_LOCK_TIMEOUT = "missing_lock_timeout"
+    UNRELATED_TABLES = "unrelated_tables"
+
+
 @dataclass(frozen=True)
 class Statement:
     """One statement of a migration file, as written, with its 1-based line span."""
@@ -82,7 +181,7 @@ class Operation:
     """
 
     statement_index: int
-    kind: str
+    kind: Kind
     summary: str
     table: str | None = None
     lock: LockLevel = LockLevel.NONE
@@ -90,13 +189,21 @@ class Operation:
     scans_table: bool = False
     transactional: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    # other relations the statement locks, and how (a foreign key's referenced table, a partition …)
+    other_locks: dict[str, LockLevel] = field(default_factory=dict)
+
+    @property
+    def locks(self) -> dict[str, LockLevel]:
+        """Every relation this operation locks, with its mode."""
+        own = {self.table: self.lock} if self.table and self.lock is not LockLevel.NONE else {}
+        return {**own, **self.other_locks}
 
 
 @dataclass(frozen=True)
 class Hazard:
     """A zero-downtime risk of one statement (or of the file as a whole when statement_index is None)."""
 
-    code: str
+    code: Code
     severity: Level
     message: str
     safe_alternative: str
@@ -120,6 +227,10 @@ class TargetFacts:
     server_version_num: int | None
     source: str  # "live", "configured" or "unknown"
     row_estimates: dict[str, int] = field(default_factory=dict)
+    # with no version known: the oldest major PostgreSQL still supports, which version rules assume
+    assumed_version_num: int | None = None
+    # settings the bot's runner applies to every segment (policy execution), when the planner said
+    runner_settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,12 +244,18 @@ class Analysis:
 
     @property
     def tables(self) -> list[str]:
-        """Tables touched, in order of first appearance."""
-        return list(dict.fromkeys(op.table for op in self.operations if op.table))
+        """Tables touched or locked, in order of first appearance."""
+        return list(
+            dict.fromkeys(
+                t for op in self.operations for t in ([op.table] if op.table else []) + [*op.other_locks]
+            )
+        )
 
     @property
     def strongest_lock(self) -> LockLevel:
-        return LockLevel.strongest([op.lock for op in self.operations])
+        return LockLevel.strongest(
+            [lock for op in self.operations for lock in [op.lock, *op.other_locks.values()]]
+        )
 
     @property
     def worst_hazard(self) -> Level | None:
@@ -148,7 +265,14 @@ class Analysis:
         """JSON-ready; one level of copying is enough (the parts are flat), and much faster than asdict."""
         return {
             "statements": [dict(vars(s)) for s in self.statements],
-            "operations": [{**vars(o), "lock": o.lock.value} for o in self.operations],
+            "operations": [
+                {
+                    **vars(o),
+                    "lock": o.lock.value,
+                    "other_locks": {t: m.value for t, m in o.other_locks.items()},
+                }
+                for o in self.operations
+            ],
             "hazards": [{**vars(h), "severity": h.severity.value} for h in self.hazards],
             "complexity": self.complexity.value,
             "complexity_reasons": [{**vars(r), "level": r.level.value} for r in self.complexity_reasons],
@@ -161,8 +285,21 @@ class Analysis:
     def from_dict(cls, data: dict[str, Any]) -> Analysis:
         return cls(
             statements=[Statement(**s) for s in data["statements"]],
-            operations=[Operation(**{**o, "lock": LockLevel(o["lock"])}) for o in data["operations"]],
-            hazards=[Hazard(**{**h, "severity": Level(h["severity"])}) for h in data["hazards"]],
+            operations=[
+                Operation(
+                    **{
+                        **o,
+                        "kind": Kind(o["kind"]),
+                        "lock": LockLevel(o["lock"]),
+                        "other_locks": {t: LockLevel(m) for t, m in o.get("other_locks", {}).items()},
+                    }
+                )
+                for o in data["operations"]
+            ],
+            hazards=[
+                Hazard(**{**h, "code": Code(h["code"]), "severity": Level(h["severity"])})
+                for h in data["hazards"]
+            ],
             complexity=Level(data["complexity"]),
             complexity_reasons=[
                 ComplexityReason(**{**r, "level": Level(r["level"])}) for r in data["complexity_reasons"]

@@ -279,7 +279,7 @@ def generate_rollback(
     planned: list[tuple[RollbackStep, int, str, bool]] = []  # step, line, forward SQL's first line, outside
     for item in parsed:
         stmt = item.statement
-        for op in OperationMapper(stmt.index).map(item.node):
+        for op in OperationMapper(stmt).map(item.node):
             if op.kind in NOTHING_TO_UNDO:
                 continue
             sql, reason, outside = generator.inverse(op)

@@ -1,0 +1,99 @@
+"""Reading pglast parse trees: names as SQL writes them, types, options by their value, relations read.
+
+Shared by the operation mapper and the rollback generator, so that both quote and name things alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pglast import ast
+from pglast.stream import RawStream, maybe_double_quote_name
+
+
+def sql_of(node: ast.Node) -> str:
+    """A node printed back as SQL, quoted where PostgreSQL needs it."""
+    return str(RawStream()(node))
+
+
+def names_of(items: Any) -> list[str]:
+    """The unquoted parts of a dotted name (``schema``, ``name`` …)."""
+    return [item.sval for item in items or () if isinstance(item, ast.String)]
+
+
+def quoted(names: list[str] | tuple[str | None, ...]) -> str:
+    """Name parts joined as SQL writes them: ``app."Mood"``, never ``app.Mood``."""
+    return ".".join(maybe_double_quote_name(part) for part in names if part)
+
+
+def table_name(rv: ast.RangeVar) -> str:
+    """``schema.table`` as SQL would write it, quoted where needed."""
+    return quoted((rv.schemaname, rv.relname))
+
+
+_TYPE_SQL: dict[tuple[object, ...], str] = {}
+
+
+def type_name(node: ast.TypeName) -> str:
+    """A type as SQL prints it; cached, since a migration names the same few types over and over."""
+    mods = tuple(getattr(getattr(m, "val", None), "ival", m) for m in node.typmods or ())
+    if any(isinstance(m, ast.Node) for m in mods):
+        return sql_of(node)  # an expression modifier: rare, not worth a key
+    key = (tuple(names_of(node.names)), mods, len(node.arrayBounds or ()), node.setof, node.pct_type)
+    if key not in _TYPE_SQL:
+        _TYPE_SQL[key] = sql_of(node)
+    return _TYPE_SQL[key]
+
+
+def walk(node: Any) -> Iterator[ast.Node]:
+    """Every node of a parse tree, depth first."""
+    if isinstance(node, ast.Node):
+        yield node
+        for attr in node:
+            yield from walk(getattr(node, attr))
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from walk(item)
+
+
+_FALSE = {"false", "off", "no", "0"}
+
+
+def option_on(options: Any, name: str) -> bool:
+    """Whether a boolean option is on, read by its value as PostgreSQL's defGetBoolean does.
+
+    ``(FULL)`` and ``(FULL true)`` are on, ``(FULL false)``, ``(FULL off)`` and ``(FULL 0)`` are off.
+    """
+    for option in options or ():
+        if option.defname != name:
+            continue
+        arg = option.arg
+        if arg is None:
+            return True
+        if isinstance(arg, ast.Boolean):
+            return bool(arg.boolval)
+        if isinstance(arg, ast.Integer):
+            return arg.ival != 0
+        return str(getattr(arg, "sval", "true")).lower() not in _FALSE
+    return False
+
+
+def read_relations(node: ast.Node, skip: ast.RangeVar | None = None) -> list[str]:
+    """Relations a statement reads (FROM, JOIN, subqueries), leaving out CTE names and ``skip``."""
+    ctes = {c.ctename for c in walk(node) if isinstance(c, ast.CommonTableExpr)}
+    found = [
+        table_name(rv)
+        for rv in walk(node)
+        if isinstance(rv, ast.RangeVar)
+        and rv is not skip
+        and not (rv.schemaname is None and rv.relname in ctes)
+    ]
+    return list(dict.fromkeys(found))
+
+
+def function_names(node: ast.Node) -> list[str]:
+    """Functions a statement calls, as written (``app.f``)."""
+    return list(
+        dict.fromkeys(quoted(names_of(f.funcname)) for f in walk(node) if isinstance(f, ast.FuncCall))
+    )
