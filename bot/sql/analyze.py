@@ -34,7 +34,6 @@ from bot.sql.parse import ParsedStatement, parse_statements
 from bot.sql.transactions import advance, enum_value_hazards, left_open, transaction_hazards
 from bot.sql.whole_file import file_hazards, table_groups
 
-
 CREATING = (Kind.CREATE_TABLE, Kind.CREATE_TABLE_AS)
 
 

@@ -26,6 +26,12 @@ COMMENT ON COLUMN app.users.email IS 'where we write';
 CREATE TABLE app.posts_user_id_fkey_holder (id int);  -- takes no constraint name; constraints are per table
 ALTER TABLE app.posts ADD CONSTRAINT posts_title_key_x UNIQUE (title);
 CREATE INDEX posts_user_id_idx ON app.posts (id);  -- PostgreSQL must pick posts_user_id_idx1 next
+CREATE UNIQUE INDEX users_email_idx ON app.users (email);
+CREATE INDEX users_age_idx ON app.users (age) WHERE age > 0;
+ALTER TABLE app.posts ADD CONSTRAINT posts_user_later FOREIGN KEY (user_id) REFERENCES app.users NOT VALID;
+ALTER TABLE app.users ADD CONSTRAINT users_age_positive CHECK (age > 0) NOT VALID;
+CREATE TABLE app.events (id int, at date) PARTITION BY RANGE (at);
+CREATE TABLE app.events_2026 (id int, at date);
 INSERT INTO app.users SELECT i, 'u' || i || '@x', NULL, i FROM generate_series(1, 20) i;
 INSERT INTO app.posts SELECT i, i, 't' || i FROM generate_series(1, 20) i;
 """
@@ -87,6 +93,44 @@ CASES = {
     "concurrent index (dropped after the transaction)": """
         CREATE INDEX CONCURRENTLY posts_title ON app.posts (title);
     """,
+    "concurrent index on a new column, in reverse order": """
+        ALTER TABLE app.posts ADD COLUMN slug text;
+        CREATE INDEX CONCURRENTLY posts_slug ON app.posts (slug);
+        COMMENT ON COLUMN app.posts.slug IS 'for URLs';
+        CREATE INDEX CONCURRENTLY posts_title ON app.posts (title);
+        ALTER TABLE app.users ADD COLUMN z int;
+    """,
+    "constraints using an index, made here or already there": """
+        CREATE UNIQUE INDEX CONCURRENTLY posts_title_idx ON app.posts (title);
+        ALTER TABLE app.posts ADD CONSTRAINT posts_title_unique UNIQUE USING INDEX posts_title_idx;
+        ALTER TABLE app.users ADD CONSTRAINT users_email_unique UNIQUE USING INDEX users_email_idx;
+    """,
+    "validations undone as not valid again": """
+        ALTER TABLE app.posts VALIDATE CONSTRAINT posts_user_later;
+        ALTER TABLE app.users VALIDATE CONSTRAINT users_age_positive;
+    """,
+    "dropped indexes and type changes from the catalog": """
+        DROP INDEX app.users_age_idx;
+        DROP INDEX CONCURRENTLY app.posts_user_id_idx;
+        ALTER TABLE app.users ALTER COLUMN email TYPE varchar(200);
+        ALTER TABLE app.users ALTER COLUMN name TYPE varchar(50);
+        ALTER TABLE app.users ALTER COLUMN age TYPE bigint;
+    """,
+    "an index made and dropped in the same file": """
+        CREATE INDEX posts_title_tmp ON app.posts (title);
+        DROP INDEX app.posts_title_tmp;
+    """,
+    "quoted names of types, functions, sequences, views": """
+        CREATE TYPE app."Mood" AS ENUM ('ok');
+        CREATE FUNCTION app."F.x"() RETURNS int LANGUAGE sql AS 'SELECT 1';
+        CREATE SEQUENCE app."Seq.1";
+        CREATE VIEW app."Recent Posts" AS SELECT id FROM app.posts;
+        COMMENT ON TABLE app."Mixed Case" IS 'it''s mixed';
+    """,
+    "partitions attached": """
+        ALTER TABLE app.events ATTACH PARTITION app.events_2026
+          FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+    """,
 }
 
 
@@ -134,6 +178,37 @@ def test_the_rollback_is_one_transaction_and_concurrently_comes_after(db: psycop
     assert "SET LOCAL lock_timeout = '5s';" in lines
 
 
+def test_steps_are_in_reverse_order_and_say_which_run_outside_a_transaction(db: psycopg.Connection) -> None:
+    sql = CASES["concurrent index on a new column, in reverse order"]
+    rollback = generate_rollback(parse_statements(sql), catalog=LiveCatalog(db))
+    assert [(s.statement_index, s.outside) for s in rollback.steps] == [
+        (4, False), (3, True), (2, False), (1, True), (0, False),
+    ]  # fmt: skip
+    in_block, seen = False, []
+    for item in parse_statements(rollback.sql):
+        text = item.statement.sql
+        if text in ("BEGIN", "COMMIT"):
+            in_block = text == "BEGIN"
+        elif not text.startswith("SET LOCAL"):
+            seen.append((text, in_block))
+    assert [(text, not inside) for text, inside in seen] == [
+        (s.sql.rstrip(";"), s.outside) for s in rollback.steps
+    ]
+
+
+def test_offline_what_only_the_catalog_knows_is_not_guessed() -> None:
+    sql = (
+        "DROP INDEX app.i;\nALTER TABLE app.t ALTER COLUMN a TYPE bigint;\n"
+        "ALTER TABLE app.t VALIDATE CONSTRAINT c;\nALTER TABLE app.t ADD CONSTRAINT k UNIQUE USING INDEX i;\n"
+        "DO $$ BEGIN PERFORM 1; END $$;"
+    )
+    rollback = generate_rollback(parse_statements(sql), catalog=OfflineCatalog(180000))
+    assert [s.statement_index for s in rollback.irreversible] == [4, 3, 2, 1, 0]
+    assert all(
+        "unknown (target unreachable)" in (s.irreversible_reason or "") for s in rollback.irreversible[1:]
+    )
+
+
 def test_a_failing_step_leaves_nothing_half_done(db: psycopg.Connection) -> None:
     sql = "ALTER TABLE app.users ADD COLUMN z int;\nALTER TABLE app.posts ADD COLUMN w int;"
     rollback = generate_rollback(parse_statements(sql), catalog=LiveCatalog(db))
@@ -153,9 +228,9 @@ def test_what_sql_cannot_undo_is_listed_never_dropped(db: psycopg.Connection) ->
     )
     rollback = generate_rollback(parse_statements(sql), catalog=LiveCatalog(db))
     assert not rollback.complete
-    assert [s.statement_index for s in rollback.irreversible] == [3, 2, 1, 0]
+    assert [s.statement_index for s in rollback.irreversible] == [3, 1, 0]  # the type comes from the catalog
     manual = [line for line in rollback.sql.splitlines() if line.startswith("-- MANUAL:")]
-    assert len(manual) == 4 and all(MANUAL in line for line in manual)
+    assert len(manual) == 3 and all(MANUAL in line for line in manual)
     assert "-- MANUAL: L1 drop column app.users.age" in rollback.sql
     assert "DROP TABLE app.keep;" in rollback.sql
 
