@@ -318,6 +318,15 @@ class SqlSyntaxError(ValueError):
         self.column = column
 
 
+class UnreadableSql(SqlSyntaxError):
+    """The file parses, or would, but cannot be trusted to say what it runs (control characters, psql
+    meta-commands, nothing but comments); refused like a syntax error, with its own words."""
+
+    def __init__(self, message: str, line: int, column: int) -> None:
+        super().__init__(message, line, column)
+        self.args = (f"line {line}, column {column}: {message}",)
+
+
 @dataclass(frozen=True)
 class RollbackStep:
     """The inverse of one forward statement, or the reason there is none."""

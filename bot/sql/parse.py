@@ -1,14 +1,24 @@
-"""Split a migration file into statements with PostgreSQL's own parser (pglast)."""
+"""Split a migration file into statements with PostgreSQL's own parser (pglast).
+
+What pglast would misread is refused first, with its line: a NUL byte ends the text pglast sees (so what
+follows it would go unanalysed), other control characters, psql's meta-commands, a file of comments only.
+A UTF-8 byte order mark is dropped, as editors add it.
+"""
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
-from bot.sql.model import SqlSyntaxError, Statement
+from bot.sql.model import SqlSyntaxError, Statement, UnreadableSql
+
+BOM = "\ufeff"
+# C0 controls but tab, newline, vertical tab, form feed and carriage return (SQL's white space), and DEL
+CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -31,14 +41,27 @@ class _Lines:
 
 
 def parse_statements(sql: str) -> list[ParsedStatement]:
-    """Statements of ``sql`` in order, each with its 1-based line span; raises SqlSyntaxError."""
+    """Statements of ``sql`` in order, each with its 1-based line span; raises SqlSyntaxError (or its
+    UnreadableSql) with the line and column."""
+    sql = sql.removeprefix(BOM)
+    lines = _Lines(sql)
+    control = CONTROL.search(sql)
+    if control is not None:
+        line, column = lines.at(control.start())
+        raise UnreadableSql(f"control character U+{ord(control.group()):04X}", line, column)
     try:
         raw_statements = parse_sql(sql)
     except ParseError as err:
         message, offset = err.args[0], err.args[1] if len(err.args) > 1 else 0
-        line, column = _Lines(sql).at(min(offset, len(sql)))
+        line, column = lines.at(min(offset, len(sql)))
+        if sql[offset : offset + 1] == "\\":
+            command = sql[offset:].split(maxsplit=1)[0]
+            raise UnreadableSql(
+                f"psql meta-command `{command}`: the bot runs SQL statements only, remove it", line, column
+            ) from None
         raise SqlSyntaxError(str(message), line, column) from None
-    lines = _Lines(sql)
+    if not raw_statements:
+        raise UnreadableSql("no SQL statements (only comments or white space)", 1, 1)
     parsed = []
     for index, raw in enumerate(raw_statements):
         start = raw.stmt_location
