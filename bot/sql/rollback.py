@@ -426,6 +426,8 @@ def generate_rollback(
             label = " (cannot run inside a transaction)" if undo.outside else ""
             lines += ["", f"-- undo L{line}{label}: {forward}", undo.sql]
             steps.append(RollbackStep(op.statement_index, undo.sql, None, undo.outside))
+    if not any(step.sql for step in steps):  # still a script that runs: an empty transaction
+        in_block = _switch(lines, in_block, False, lock_timeout)
     if in_block:
         lines += ["", "COMMIT;"]
     return Rollback(source="generated", sql="\n".join(lines) + "\n", steps=steps)
