@@ -56,11 +56,22 @@ EXPECTED = {
     "077_drop_channel_topics.sql": ("high", {"drop_table", "missing_lock_timeout"}),
     "078_first_name_not_null.sql": ("medium", {"set_not_null"}),
     "079_rename_audit_log.sql": ("high", {"rename_table", "missing_lock_timeout"}),
+    "080_do_block_backfill.sql": ("medium", {"not_analysed", "data_migration"}),
+    "081_vacuum_in_transaction.sql": ("low", {"cannot_run_in_transaction"}),
+    "082_channel_kind_enum.sql": ("medium", {"enum_value_used_in_transaction", "data_migration"}),
+    "083_validate_in_one_transaction.sql": ("low", {"validate_in_same_transaction"}),
+    "084_nested_begin.sql": ("low", {"nested_transaction"}),
+    "085_members_tablespace.sql": ("medium", {"table_rewrite"}),
+    "086_drop_users_table.sql": ("high", {"dependent_objects", "drop_table"}),
+    "087_transaction_left_open.sql": ("low", {"transaction_left_open"}),
 }
 # Examples that fail on purpose, and the error PostgreSQL gives.
 FAILING = {
     "067_index_concurrently_in_transaction.sql": "cannot run inside a transaction block",
     "072_tenant_not_null.sql": "contains null values",
+    "081_vacuum_in_transaction.sql": "cannot run inside a transaction block",
+    "082_channel_kind_enum.sql": "unsafe use of new value",
+    "086_drop_users_table.sql": "other objects depend on it",
 }
 
 
