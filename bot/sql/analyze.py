@@ -71,7 +71,7 @@ def analyze_parsed(
     existed: list[bool] = []  # per operation: did its table predate the file?
     for item in parsed:
         found.hazards += enum_value_hazards(item.node, item.statement.index, ctx)
-        for mapped in OperationMapper(item.statement).map(item.node):
+        for mapped in item.operations:
             op = with_catalog_facts(mapped, ctx)
             existed.append(ctx.existed(op.table))
             _judge(op, ctx, found)

@@ -22,9 +22,16 @@ def names_of(items: Any) -> list[str]:
     return [item.sval for item in items or () if isinstance(item, ast.String)]
 
 
+_QUOTED: dict[tuple[str | None, ...], str] = {}
+
+
 def quoted(names: list[str] | tuple[str | None, ...]) -> str:
-    """Name parts joined as SQL writes them: ``app."Mood"``, never ``app.Mood``."""
-    return ".".join(maybe_double_quote_name(part) for part in names if part)
+    """Name parts joined as SQL writes them: ``app."Mood"``, never ``app.Mood``; cached, since a migration
+    names the same few tables over and over."""
+    key = tuple(names)
+    if key not in _QUOTED:
+        _QUOTED[key] = ".".join(maybe_double_quote_name(part) for part in names if part)
+    return _QUOTED[key]
 
 
 def table_name(rv: ast.RangeVar) -> str:
@@ -46,15 +53,37 @@ def type_name(node: ast.TypeName) -> str:
     return _TYPE_SQL[key]
 
 
+def _holds_nodes(py_type: Any) -> bool:
+    types = py_type if isinstance(py_type, tuple) else (py_type,)
+    return any(t in (list, tuple) or (isinstance(t, type) and issubclass(t, ast.Node)) for t in types)
+
+
+_CHILDREN: dict[type, tuple[str, ...]] = {}
+
+
+def _children(cls: type) -> tuple[str, ...]:
+    """The attributes of a node type that can hold nodes (not names, flags or numbers), cached per type."""
+    names = _CHILDREN.get(cls)
+    if names is None:
+        slots = getattr(cls, "__slots__", {})
+        names = _CHILDREN[cls] = tuple(n for n, info in slots.items() if _holds_nodes(info.py_type))
+    return names
+
+
 def walk(node: Any) -> Iterator[ast.Node]:
-    """Every node of a parse tree, depth first."""
-    if isinstance(node, ast.Node):
-        yield node
-        for attr in node:
-            yield from walk(getattr(node, attr))
-    elif isinstance(node, tuple):
-        for item in node:
-            yield from walk(item)
+    """Every node of a parse tree, depth first, in the order written."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.Node):
+            yield item
+            stack.extend(
+                child
+                for name in reversed(_children(type(item)))
+                if (child := getattr(item, name)) is not None
+            )
+        elif isinstance(item, tuple):
+            stack.extend(reversed(item))
 
 
 _FALSE = {"false", "off", "no", "0"}

@@ -20,6 +20,7 @@ from pglast.enums import (
     ReindexObjectType,
     TransactionStmtKind,
 )
+from pglast.stream import maybe_double_quote_name
 
 from bot.sql.alter import AT, REWRITES, subcommand_lock
 from bot.sql.model import Kind, LockLevel, Operation, Statement
@@ -336,12 +337,13 @@ class OperationMapper:
                     lock=L.ACCESS_EXCLUSIVE,
                     details={"column": col},
                 )
+            default = sql_of(cmd.def_)
             return self.op(
                 K.SET_DEFAULT,
-                f"set default of {table}.{col} to {sql_of(cmd.def_)}",
+                f"set default of {table}.{col} to {default}",
                 table=table,
                 lock=L.ACCESS_EXCLUSIVE,
-                details={"column": col, "default": sql_of(cmd.def_)},
+                details={"column": col, "default": default},
             )
         if sub == AT.AT_AddConstraint:
             return self._add_constraint(table, cmd.def_)
@@ -499,7 +501,7 @@ class OperationMapper:
     def _index(self, n: ast.IndexStmt) -> Operation:
         table = table_name(n.relation)
         columns = [p.name or sql_of(p.expr) for p in n.indexParams or ()]
-        shown = ", ".join(sql_of(p) for p in n.indexParams or ())  # with DESC, opclass, collation
+        shown = ", ".join(_index_param(p) for p in n.indexParams or ())
         concurrent = bool(n.concurrent)
         unique = "unique " if n.unique else ""
         return self.op(
@@ -832,6 +834,12 @@ class OperationMapper:
     def _alter_object(self, n: ast.Node) -> Operation:
         what = type(n).__name__.removeprefix("Alter").removesuffix("Stmt").lower()
         return self.op(K.ALTER_OBJECT, f"alter {what}", details={"object": what})
+
+
+def _index_param(p: ast.IndexElem) -> str:
+    """An index column as written, with DESC, opclass or collation; a plain column without the printer."""
+    plain = p.name and not (p.ordering or p.nulls_ordering or p.opclass or p.collation or p.opclassopts)
+    return maybe_double_quote_name(p.name) if plain else sql_of(p)
 
 
 def _set_config(n: ast.SelectStmt) -> tuple[str, str, bool] | None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import cached_property
 
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
-from bot.sql.model import SqlSyntaxError, Statement, UnreadableSql
+from bot.sql.model import Operation, SqlSyntaxError, Statement, UnreadableSql
+from bot.sql.operations import OperationMapper
 
 BOM = "\ufeff"
 # C0 controls but tab, newline, vertical tab, form feed and carriage return (SQL's white space), and DEL
@@ -27,6 +29,11 @@ class ParsedStatement:
 
     statement: Statement
     node: ast.Node
+
+    @cached_property
+    def operations(self) -> list[Operation]:
+        """What the statement does, mapped once for both the analysis and the rollback."""
+        return OperationMapper(self.statement).map(self.node)
 
 
 class _Lines:

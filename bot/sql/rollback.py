@@ -21,7 +21,6 @@ from psycopg import sql as psql
 from bot.sql.catalog import Catalog, ColumnInfo
 from bot.sql.model import Kind, Operation, Rollback, RollbackStep
 from bot.sql.nodes import quoted
-from bot.sql.operations import OperationMapper
 from bot.sql.parse import ParsedStatement, parse_statements
 
 ROLLBACK_SUFFIX = ".rollback.sql"
@@ -411,7 +410,7 @@ def generate_rollback(
     """Undo ``parsed`` in exact reverse order: runs of transactional steps in one transaction each."""
     generator = _Generator(catalog)
     for item in parsed:
-        for op in OperationMapper(item.statement).map(item.node):
+        for op in item.operations:
             if op.kind not in NOTHING_TO_UNDO:
                 generator.plan(op, item.statement.line, item.statement.sql)
     steps: list[RollbackStep] = []
