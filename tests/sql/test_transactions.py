@@ -142,3 +142,17 @@ def test_set_not_null_is_proven_by_a_valid_check_in_the_live_catalog(db: psycopg
     assert "set_not_null" not in codes(
         db, "SET lock_timeout = '1s';\nALTER TABLE t ALTER COLUMN a SET NOT NULL;"
     )
+
+
+@pytest.mark.parametrize(("kind", "rewrites"), [("VIRTUAL", False), ("STORED", True)])
+def test_a_generated_column_rewrites_only_when_stored(
+    db: psycopg.Connection, kind: str, rewrites: bool
+) -> None:
+    sql = f"SET lock_timeout = '1s';\nALTER TABLE t ADD COLUMN twice int GENERATED ALWAYS AS (a * 2) {kind};"
+    with psycopg.connect(db.info.dsn, autocommit=True) as catalog_conn:
+        analysis = analyze(sql, catalog=LiveCatalog(catalog_conn), policy=load_policy().complexity)
+    assert analysis.operations[1].rewrites_table is rewrites
+    assert ("add_column_volatile_default" in {h.code for h in analysis.hazards}) is rewrites
+    before = db.execute("SELECT pg_relation_filenode('t')").fetchone()
+    run_as_psql(db, sql)
+    assert (db.execute("SELECT pg_relation_filenode('t')").fetchone() != before) is rewrites
