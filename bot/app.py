@@ -11,6 +11,7 @@ from bot.clock import Clock, system_clock
 from bot.config import BotConfig, ConfigError, EnvironmentConfig, Settings, ToolsConfig, load_config
 from bot.deps import Deps
 from bot.execution.freeze import Freezes
+from bot.execution.rehearsing import Rehearsals
 from bot.execution.runner import Runner
 from bot.execution.schedule import Schedules
 from bot.group_cache import StoredGroups
@@ -76,6 +77,7 @@ class Services:
     approvals: Approvals
     planner: Planner
     runner: Runner
+    rehearsals: Rehearsals
     freezes: Freezes
     schedules: Schedules
     jobs: Jobs | None = None  # this process's scheduler, when it has one (``serve``'s workers)
@@ -111,6 +113,7 @@ def build_services(
         approvals=Approvals(deps),
         planner=Planner(deps),
         runner=runner,
+        rehearsals=Rehearsals(deps, runner),
         freezes=Freezes(deps),
         schedules=Schedules(deps, runner),
     )

@@ -27,7 +27,7 @@ from bot.policy import PEER_ROLE, ApprovalRequirement, display_name
 from bot.roles import RoleDirectory
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState
-from storage.models import ApprovalRecord, PlanRecord, aware
+from storage.models import ApprovalRecord, PlanRecord, RehearsalRecord, aware
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,20 @@ class ApprovalStatus:
     given: dict[str, ApprovalRecord]
     rehearsal_required: bool
     expires_at: datetime
+    rehearsal: RehearsalRecord | None = None  # the latest passing rehearsal of these exact bytes
 
     @property
     def missing(self) -> list[Slot]:
         return [s for s in self.slots if s.name not in self.given]
 
     @property
+    def rehearsal_missing(self) -> bool:
+        return self.rehearsal_required and self.rehearsal is None
+
+    @property
     def complete(self) -> bool:
-        return not self.missing
+        """Every sign-off given, and the passing rehearsal the policy asks for."""
+        return not self.missing and not self.rehearsal_missing
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,18 @@ def approval_status(config: BotConfig, plan: PlanRecord) -> ApprovalStatus:
         given={a.slot: a for a in plan.approvals},
         rehearsal_required=requirement.rehearsal_required,
         expires_at=aware(plan.created_at) + timedelta(days=policy.expire_after_days),
+        rehearsal=passing_rehearsal(plan),
     )
+
+
+def passing_rehearsal(plan: PlanRecord) -> RehearsalRecord | None:
+    """The newest rehearsal that passed for the plan's exact migration and rollback bytes."""
+    passed = [
+        r
+        for r in plan.rehearsals
+        if r.state == "passed" and (r.sha256, r.rollback_sha256) == (plan.sha256, plan.rollback_sha256)
+    ]
+    return passed[-1] if passed else None
 
 
 def status_dict(plan: PlanRecord, status: ApprovalStatus) -> dict[str, Any]:
@@ -104,6 +121,7 @@ def status_dict(plan: PlanRecord, status: ApprovalStatus) -> dict[str, Any]:
         "rollback_sha256": plan.rollback_sha256,
         "expires_at": status.expires_at.isoformat(),
         "rehearsal_required": status.rehearsal_required,
+        "rehearsal": status.rehearsal.id if status.rehearsal else None,
         "required": [{"slot": s.name, "kind": s.kind, "role": s.role} for s in status.slots],
         "given": [
             {

@@ -26,6 +26,7 @@ from bot.approvals import status_dict
 from bot.config import ConfigError, RoleConfig, Settings, staffing_findings
 from bot.delivery import Deliverer
 from bot.errors import UserError
+from bot.execution.rehearsal_report import report_lines
 from bot.execution.report import step_line
 from bot.execution.schedule import parse_when
 from bot.jobs import Jobs
@@ -60,12 +61,8 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     else:
         config = planning_only_config(Path(args.file).resolve().parent)
     env = environment(config, args.env)
-    file_arg = args.file
-    if not Path(file_arg).is_absolute() and Path(file_arg).is_file():
-        # a path from the current directory; it must still lie in the environment's migrations directory
-        file_arg = str(Path(file_arg).resolve())
     with open_catalog(env) as catalog:
-        draft = draft_plan(config, env.name, file_arg, catalog=catalog)
+        draft = draft_plan(config, env.name, _file_arg(args.file), catalog=catalog)
     renderers: dict[str, Callable[[], str]] = {
         "text": lambda: render_text(draft, config.policy),
         "markdown": lambda: render_markdown(draft, config.policy),
@@ -76,6 +73,14 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         print(f"migrate-bot: plan reaches --fail-on {args.fail_on}", file=sys.stderr)
         return EXIT_FAIL_ON
     return 0
+
+
+def _file_arg(file_arg: str) -> str:
+    """A path from the current directory made absolute (it must still lie in the environment's
+    migrations directory); anything else is a name in that directory."""
+    if not Path(file_arg).is_absolute() and Path(file_arg).is_file():
+        return str(Path(file_arg).resolve())
+    return file_arg
 
 
 def _slack_failure(err: Exception, url: str) -> tuple[str | None, str]:
@@ -231,6 +236,26 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     _print_run(services, order.plan_id)
     print(_deliver(services, order.plan_id), file=sys.stderr)
     return 0 if state not in {PlanState.FAILED, PlanState.ROLLBACK_FAILED} else EXIT_FAIL_ON
+
+
+def _cmd_rehearse(args: argparse.Namespace, settings: Settings) -> int:
+    """Plan the file (or find its open plan of the same bytes), rehearse it here and now, and say how it
+    went; a passing rehearsal counts for the plan's approvals like one asked for in Slack."""
+    services = _services(args, settings)
+    submission = services.planner.submit(
+        env_name=args.env, file_arg=_file_arg(args.file), author=args.operator, typed_in=None
+    )
+    assert submission.plan is not None  # no request key: never a duplicate
+    plan_id = submission.plan.id
+    rehearsal_id = services.rehearsals.order(plan_id, user=args.operator, rows=args.rows, operator=True)
+    print(f"plan #{plan_id}: rehearsal #{rehearsal_id} as {args.operator}", file=sys.stderr)
+    record = services.rehearsals.run(rehearsal_id, echo=lambda line: print(f"  {line}", file=sys.stderr))
+    for line in report_lines(record):
+        print(plain(line))
+    plan, _ = services.approvals.status(plan_id)
+    print(f"plan #{plan.id} is {PlanState(plan.state).label}")
+    print(_deliver(services, plan_id), file=sys.stderr)
+    return 0 if record.state == "passed" else EXIT_FAIL_ON
 
 
 def _cmd_abort(args: argparse.Namespace, settings: Settings) -> int:
@@ -403,6 +428,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--operator", required=True, help="who runs it (name or Slack user id)")
     run.add_argument("--override", metavar="REASON", help="run outside the maintenance windows, and why")
     run.set_defaults(func=_cmd_run, opens_store=True)
+
+    rehearse = sub.add_parser(
+        "rehearse",
+        parents=[common],
+        help="apply, roll back and apply again a migration on a scratch copy of its target",
+    )
+    rehearse.add_argument("file", help="migration file (relative to the environment's migrations directory)")
+    rehearse.add_argument("--env", help="environment (default: the config's default_environment)")
+    rehearse.add_argument("--rows", type=int, help="synthetic rows for each table the migration touches")
+    rehearse.add_argument("--operator", required=True, help="who rehearses it (name or Slack user id)")
+    rehearse.set_defaults(func=_cmd_rehearse, opens_store=True)
 
     freeze = sub.add_parser("freeze", parents=[common], help="freeze an environment: nothing runs there")
     freeze.add_argument("environment")

@@ -113,6 +113,30 @@ def _time_zone(value: str) -> str:
     return value
 
 
+class RehearsalConfig(_Model):
+    """How an environment's plans are rehearsed: on a scratch database made on the target's server.
+
+    - ``admin_dsn_env``: the variable holding a superuser DSN on that server (it creates and drops the
+      scratch database); unset, the target's own DSN is used;
+    - ``strategies``: tried in order: ``template`` (CREATE DATABASE … TEMPLATE: fast, needs no other
+      session on the target), ``dump`` (pg_dump | pg_restore), ``replay`` (the migrations before this one,
+      on an empty database);
+    - ``schema_only``: a dump without the rows; ``rows``: synthetic rows for the tables the migration touches.
+    """
+
+    admin_dsn_env: str | None = None
+    strategies: list[Literal["template", "dump", "replay"]] = Field(
+        default_factory=lambda: ["template", "dump"], min_length=1
+    )
+    schema_only: bool = False
+    rows: int | None = Field(default=None, ge=1, le=10_000_000)
+
+    def admin_dsn(self, environ: Mapping[str, str] | None = None) -> str | None:
+        if not self.admin_dsn_env:
+            return None
+        return (environ if environ is not None else os.environ).get(self.admin_dsn_env) or None
+
+
 class EnvironmentConfig(_Model):
     """A target database: where its DSN comes from and where its migrations live."""
 
@@ -133,6 +157,7 @@ class EnvironmentConfig(_Model):
     backup_dir: Path = Path(DEFAULT_STATE_DIR) / "backups"
     backup_jobs: int = Field(default=1, ge=1)  # > 1: pg_dump's directory format with parallel jobs
     restore_check: bool = False  # also restore each backup into a scratch database and compare row counts
+    rehearsal: RehearsalConfig = RehearsalConfig()
 
     @field_validator("dsn_env")
     @classmethod

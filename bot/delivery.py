@@ -23,13 +23,14 @@ from bot import timeline
 from bot.approvals import approval_status
 from bot.clock import Clock, system_clock
 from bot.config import BotConfig, DeliveryConfig
+from bot.execution.rehearsal_report import rehearsal_line
 from bot.execution.report import step_line
 from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Notifier, Part, PlanView
 from bot.outbox import Delivery, Kind
 from bot.redact import redact
 from bot.views import message_ref, plan_view
 from storage.db import Database
-from storage.models import OutboxRecord, PlanRecord, StepRecord, aware
+from storage.models import OutboxRecord, PlanRecord, RehearsalRecord, StepRecord, aware
 
 log = logging.getLogger(__name__)
 
@@ -170,22 +171,24 @@ class Deliverer:
         elif kind is Kind.LINK:
             self.notifier.post_link(view, ref, channel=payload["channel"])
         elif kind is Kind.STEP:
-            self._send_step(payload["step_id"], ref)
+            self._send_line(StepRecord, payload["step_id"], ref)
+        elif kind is Kind.REHEARSAL:
+            self._send_line(RehearsalRecord, payload["rehearsal_id"], ref)
         return None
 
-    def _send_step(self, step_id: int, ref: MessageRef) -> None:
-        """Post the step's line the first time, redraw it after; where it is, is stored at once (a second
-        post of the same step would be a double)."""
+    def _send_line(self, model: type[StepRecord | RehearsalRecord], record_id: int, ref: MessageRef) -> None:
+        """Post a step's or a rehearsal's line the first time, redraw it after; where it is, is stored at
+        once (a second post of the same line would be a double)."""
         with self.db.session() as session:
-            step = session.get(StepRecord, step_id)
-            assert step is not None
-            text, line_ts = step_line(step, self.clock()), step.message_ts
+            record = session.get(model, record_id)
+            assert record is not None
+            text, line_ts = _line(record, self.clock()), record.message_ts
         if line_ts is not None:
             self.notifier.update_line(MessageRef(ref.channel, line_ts), text)
             return
         posted = self.notifier.post_line(ref, text)
         with self.db.session() as session:
-            stored = session.get(StepRecord, step_id)
+            stored = session.get(model, record_id)
             assert stored is not None
             stored.message_ts = posted.ts
 
@@ -244,3 +247,7 @@ class Deliverer:
                     message=f"Slack refused the {row.kind} message: {reason}",
                     data={"outbox_id": row.id, "kind": row.kind, "error": reason},
                 )
+
+
+def _line(record: StepRecord | RehearsalRecord, now: datetime) -> str:
+    return step_line(record, now) if isinstance(record, StepRecord) else rehearsal_line(record, now)

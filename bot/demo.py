@@ -21,6 +21,7 @@ from bot.config import Settings, load_config
 from bot.delivery import Deliverer
 from bot.embedded import create_database, start_server
 from bot.errors import UserError
+from bot.execution.rehearsing import REHEARSABLE
 from bot.notifier import ConsoleNotifier
 from bot.policy import PEER_ROLE
 from bot.sql.model import Level
@@ -31,8 +32,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_DSN_ENV = "DEMO_DATABASE_URL"
 DEMO_ENVIRONMENT = "production"
 DEMO_AUTHOR = "UDEMOAUTHOR"
-# The plan whose approvals the demo walks through: production, High complexity.
-APPROVAL_WALK = "061_drop_legacy_field.sql"
+# The plan whose approvals the demo walks through: production, High complexity, so it also waits for a
+# passing rehearsal (its rollback is generated and complete).
+APPROVAL_WALK = "059_rename_full_name.sql"
+# A plan whose rehearsal fails: its generated rollback cannot give a dropped column back.
+FAILED_REHEARSAL = "061_drop_legacy_field.sql"
 # The plan the demo approves and runs, step by step, on the embedded database, then rolls back.
 RUN_WALK = "054_add_message_bookmarks.sql"
 DEMO_PEER = "UDEMOPEER"  # a colleague for the peer review: anyone but the author
@@ -75,8 +79,26 @@ def walk_approvals(
         signed.add(user)
         approvals.approve(plan_id, user=user, slot=slot.name)
         deliverer.deliver_due()
-    plan, _ = approvals.status(plan_id)
-    say(f"Plan #{plan_id} is {PlanState(plan.state).label}")
+    plan, status = approvals.status(plan_id)
+    say(
+        f"Plan #{plan_id} is {PlanState(plan.state).label}"
+        + (" (it needs a passing rehearsal)" if status.rehearsal_missing else "")
+    )
+
+
+def walk_rehearsal(
+    services: Services, deliverer: Deliverer, plan_id: int, say: Callable[[str], None]
+) -> None:
+    """Rehearse the plan on a scratch copy of the embedded database: up, down, up."""
+    plan, status = services.approvals.status(plan_id)
+    if status.rehearsal is not None or PlanState(plan.state) not in REHEARSABLE:
+        return
+    say(f"\nRehearsing plan #{plan_id} ({plan.file_name}) on a scratch copy:")
+    rehearsals = services.rehearsals
+    record = rehearsals.run(rehearsals.order(plan_id, user=DEMO_AUTHOR, operator=True))
+    deliverer.deliver_due()
+    plan, _ = services.approvals.status(plan_id)
+    say(f"Rehearsal #{record.id} {record.state}; plan #{plan_id} is {PlanState(plan.state).label}")
 
 
 def walk_run(services: Services, deliverer: Deliverer, plan_id: int, say: Callable[[str], None]) -> None:
@@ -140,6 +162,8 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
         say(f"  {name:<{width}}  {level.label:<6}  {hazards:>2} hazard(s)  rollback {rollback}")
     say(f"\n{len(summary)} plans stored in {settings.database_url}")
     walk_approvals(services, deliverer, plan_ids[APPROVAL_WALK], say)
+    walk_rehearsal(services, deliverer, plan_ids[APPROVAL_WALK], say)
+    walk_rehearsal(services, deliverer, plan_ids[FAILED_REHEARSAL], say)
     walk_approvals(services, deliverer, plan_ids[RUN_WALK], say)
     walk_run(services, deliverer, plan_ids[RUN_WALK], say)
     if keep:

@@ -27,6 +27,11 @@ def decision(outcome: Outcome) -> str:
     )
     if outcome.approved:
         text += f"\n🎉 Plan #{plan.id} is *approved*, every sign-off is in. {author}"
+    elif not status.missing and status.rehearsal_missing:
+        text += (
+            f"\nEvery sign-off is in; plan #{plan.id} is approved once a rehearsal of these exact bytes "
+            f"passes (`/migrate rehearse {plan.id}`). {author}"
+        )
     return text
 
 

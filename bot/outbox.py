@@ -33,6 +33,7 @@ class Kind(StrEnum):
     LINK = "link"  # a pointer to the plan from the channel where it was asked for
     EPHEMERAL = "ephemeral"  # a note only one person sees
     STEP = "step"  # a step's line in the plan's thread, posted then redrawn from the step's state
+    REHEARSAL = "rehearsal"  # a rehearsal's line in the plan's thread, posted then redrawn as it goes
     CHANNEL = "channel"  # a message to a channel, not about one plan's thread (a freeze, a notice)
 
 
@@ -120,21 +121,26 @@ class Outbox:
 
     def step(self, session: Session, plan: PlanRecord, step_id: int) -> list[int]:
         """Post or redraw a step's line (drawn from the step when delivered); one waiting covers more."""
+        return self._line(session, plan, Kind.STEP, {"step_id": step_id})
+
+    def rehearsal(self, session: Session, plan: PlanRecord, rehearsal_id: int) -> list[int]:
+        """Post or redraw a rehearsal's line, like a step's."""
+        return self._line(session, plan, Kind.REHEARSAL, {"rehearsal_id": rehearsal_id})
+
+    def _line(self, session: Session, plan: PlanRecord, kind: Kind, payload: dict[str, int]) -> list[int]:
         if plan.channel_id is None:
             return []
         waiting = session.scalars(
             select(OutboxRecord).where(
                 OutboxRecord.stream == plan_stream(plan.id),
-                OutboxRecord.kind == Kind.STEP.value,
+                OutboxRecord.kind == kind.value,
                 OutboxRecord.state == Delivery.PENDING.value,
             )
         ).all()
         for row in waiting:
-            if row.payload.get("step_id") == step_id:
+            if row.payload == payload:
                 return [row.id]
-        return [
-            self._add(session, Kind.STEP, plan_stream(plan.id), plan_id=plan.id, payload={"step_id": step_id})
-        ]
+        return [self._add(session, kind, plan_stream(plan.id), plan_id=plan.id, payload=payload)]
 
     def channel(self, session: Session, channel: str, text: str, *, plan_id: int | None = None) -> list[int]:
         return [

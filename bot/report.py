@@ -66,8 +66,15 @@ def approval_lines(
         if given.via == "cli":
             line += f" (break-glass: {quote(given.reason or '')})"
         lines.append(line)
-    if status.rehearsal_required:
-        lines.append("⏳ Rehearsal report: a passing rehearsal is required before the migration runs")
+    if status.rehearsal is not None:
+        when = aware(status.rehearsal.finished_at or status.rehearsal.created_at)
+        lines.append(
+            f"✅ Rehearsal report: rehearsal #{status.rehearsal.id} passed · {when:%Y-%m-%d %H:%M} UTC"
+        )
+    elif status.rehearsal_required:
+        lines.append(
+            "⏳ Rehearsal report: a passing rehearsal of these exact bytes is required (`/migrate rehearse`)"
+        )
     if status.state in OPEN_STATES:
         lines.append(f"Approvals expire {status.expires_at:%Y-%m-%d %H:%M} UTC")
     return lines
@@ -138,7 +145,7 @@ def requirement_lines(req: ApprovalRequirement) -> list[str]:
     if req.documentation:
         lines.append("Documentation: " + " + ".join(display_name(d) for d in req.documentation))
     if req.rehearsal_required:
-        lines.append("A passing rehearsal report is required before the migration runs")
+        lines.append("A passing rehearsal report is required before it is approved")
     return lines
 
 

@@ -129,7 +129,8 @@ def approvals_section(view: PlanView) -> Block:
 
 
 def plan_buttons(plan_id: int) -> Block:
-    """Approve, Request changes, Reject: who may press them is decided on the server, per click."""
+    """Approve, Request changes, Reject, Rehearse: who may press them is decided on the server, per
+    click."""
     value = str(plan_id)
 
     def button(action: PlanAction, text: str, style: str | None = None) -> dict[str, Any]:
@@ -145,13 +146,14 @@ def plan_buttons(plan_id: int) -> Block:
             button(PlanAction.APPROVE, "Approve", "primary"),
             button(PlanAction.REQUEST_CHANGES, "Request changes"),
             button(PlanAction.REJECT, "Reject", "danger"),
+            button(PlanAction.REHEARSE, "Rehearse"),
         ],
     }
 
 
 # The run's buttons, by the plan's state: who may press them is decided on the server, per click.
 RUN_BUTTONS = {
-    PlanState.APPROVED: [PlanAction.RUN_NEXT, PlanAction.RUN_ALL, PlanAction.ROLLBACK],
+    PlanState.APPROVED: [PlanAction.RUN_NEXT, PlanAction.RUN_ALL, PlanAction.REHEARSE, PlanAction.ROLLBACK],
     PlanState.RUNNING: [PlanAction.RUN_NEXT, PlanAction.RUN_ALL, PlanAction.ABORT, PlanAction.ROLLBACK],
     PlanState.FAILED: [PlanAction.RUN_NEXT, PlanAction.ROLLBACK],
     PlanState.COMPLETED: [PlanAction.ROLLBACK],
@@ -161,6 +163,7 @@ RUN_LABELS = {
     PlanAction.RUN_NEXT: ("Run next step", "primary"),
     PlanAction.RUN_ALL: ("Run all", None),
     PlanAction.ABORT: ("Abort", None),
+    PlanAction.REHEARSE: ("Rehearse", None),
     PlanAction.ROLLBACK: ("Roll back", "danger"),
     PlanAction.RESTORE: ("Restore backup", "danger"),
 }

@@ -35,6 +35,7 @@ USAGE: dict[str, tuple[int, int | None, str]] = {
     "list": (0, 0, "`/migrate list`"),
     "repost": (1, 1, "`/migrate repost <plan id>`"),
     "run": (1, None, "`/migrate run <plan id> [next|all|<step>] [outside-window reason…]`"),
+    "rehearse": (1, 2, "`/migrate rehearse <plan id> [synthetic rows per table]`"),
     "abort": (1, 1, "`/migrate abort <plan id>`"),
     "rollback": (2, None, "`/migrate rollback <plan id> <reason>`"),
     "restore": (1, 1, "`/migrate restore <plan id>`"),
@@ -181,7 +182,7 @@ def repost_job(worker: Worker, *, args: list[str], command: dict[str, Any], resp
 JOBS: dict[str, Callable[..., None]] = {
     **{
         verb: partial(run_command_job, verb=verb)
-        for verb in ("run", "abort", "rollback", "restore", "freeze", "unfreeze", "schedule")
+        for verb in ("run", "rehearse", "abort", "rollback", "restore", "freeze", "unfreeze", "schedule")
     },
     "plan": plan_job,
     "status": status_job,

@@ -28,6 +28,7 @@ class PlanAction(StrEnum):
     ABORT = "plan-abort"
     ROLLBACK = "plan-roll-back"
     RESTORE = "plan-restore"
+    REHEARSE = "plan-rehearse"
 
 
 class Modal(StrEnum):

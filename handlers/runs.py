@@ -1,4 +1,4 @@
-"""Running a plan from Slack: ``/migrate run|abort|rollback|restore`` and the run's buttons.
+"""Running a plan from Slack: ``/migrate run|rehearse|abort|rollback|restore`` and the run's buttons.
 
 Each request is decided on the ``decisions`` pool (who may run, what is left, whether it may run now)
 and, when it may, queued as a persistent job that the leader carries out (``bot.execution.jobs``): a
@@ -32,6 +32,18 @@ def _queued(worker: Worker, order: Order) -> str:
     return f"▶️ Plan #{order.plan_id}: {quote(steps)} queued; progress follows in the plan's thread."
 
 
+def _rehearsal_queued(worker: Worker, plan_id: str, user: str, rows: int | None) -> str:
+    rehearsal_id = worker.services.rehearsals.order(plan_id, user=user, rows=rows)
+    jobs.submit_rehearsal(rehearsal_id)
+    return f"🧪 Rehearsal #{rehearsal_id} of plan #{plan_id} queued; progress follows in the plan's thread."
+
+
+def _rows(text: str) -> int:
+    if not text.isdigit():
+        raise UserError(f"rows: a whole number of synthetic rows per table, not `{quote(text[:50])}`")
+    return int(text)
+
+
 @replies_errors
 def run_command_job(
     worker: Worker, *, verb: str, args: list[str], command: dict[str, Any], respond: Respond
@@ -61,6 +73,8 @@ def run_command_job(
             text = (
                 f"⏰ Plan #{record.plan_id} runs at {record.run_at:%Y-%m-%d %H:%M} UTC; its thread is told."
             )
+    elif verb == "rehearse":
+        text = _rehearsal_queued(worker, plan_id, user, _rows(args[1]) if len(args) > 1 else None)
     elif verb == "abort":
         plan = runner.abort(plan_id, user=user)
         text = f"🛑 Plan #{plan.id} stops after its current step."
@@ -72,7 +86,7 @@ def run_command_job(
 
 
 def run_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
-    """Run next step, Run all, Abort, Restore backup (confirmed in Slack's dialog first)."""
+    """Run next step, Run all, Rehearse, Abort, Restore backup (confirmed in Slack's dialog first)."""
     queue_click(run_button_job, ack, body, context)
 
 
@@ -82,6 +96,8 @@ def run_button_job(worker: Worker, *, body: dict[str, Any], respond: Respond) ->
     user, plan_id = body["user"]["id"], action["value"]
     if action["action_id"] in RUN_WHAT:
         text = _queued(worker, runner.order_run(plan_id, user=user, what=RUN_WHAT[action["action_id"]]))
+    elif action["action_id"] == PlanAction.REHEARSE:
+        text = _rehearsal_queued(worker, plan_id, user, None)
     elif action["action_id"] == PlanAction.ABORT:
         plan = runner.abort(plan_id, user=user)
         text = f"🛑 Plan #{plan.id} stops after its current step."
@@ -122,7 +138,13 @@ def rollback_job(worker: Worker, *, body: dict[str, Any], reason: str, queued_at
 
 
 def register(app: App) -> None:
-    for action in (PlanAction.RUN_NEXT, PlanAction.RUN_ALL, PlanAction.ABORT, PlanAction.RESTORE):
+    for action in (
+        PlanAction.RUN_NEXT,
+        PlanAction.RUN_ALL,
+        PlanAction.REHEARSE,
+        PlanAction.ABORT,
+        PlanAction.RESTORE,
+    ):
         app.action(action)(run_clicked)
     app.action(PlanAction.ROLLBACK)(rollback_clicked)
     app.view(Modal.ROLLBACK)(rollback_submitted)

@@ -16,6 +16,7 @@ from bot import jobs
 from bot.app import Services, build_services, configure_logging
 from bot.config import BotConfig, Settings
 from bot.delivery import Deliverer
+from bot.execution import jobs as execution_jobs
 from bot.jobs import Jobs
 from bot.leader import LeaderLoop
 from bot.outbox import TOPIC
@@ -80,9 +81,12 @@ class Runtime:
         )
 
     def _took_over(self) -> None:
-        """What a new leader does first: steps the last one left running are interrupted (never re-run by
-        themselves), and the recurring jobs exist (once, whoever added them)."""
+        """What a new leader does first: steps and rehearsals the last one left running are interrupted
+        (never re-run by themselves), queued rehearsals whose job was lost are queued again, and the
+        recurring jobs exist (once, whoever added them)."""
         self.services.runner.recover()
+        self.services.rehearsals.recover()
+        execution_jobs.requeue_rehearsals(self.jobs)
         self.services.schedules.missed()
         self.jobs.add(jobs.sweep_expired, job_id="expire-plans", every_minutes=EXPIRY_SWEEP_MINUTES)
 

@@ -83,6 +83,10 @@ class PlanRecord(Base):
     )
     # read with the plan (its message shows the run): written by the runner directly
     steps: Mapped[list[StepRecord]] = relationship(order_by="StepRecord.id", lazy="selectin", viewonly=True)
+    # read with the plan (a passing one fills the rehearsal its approvals may need)
+    rehearsals: Mapped[list[RehearsalRecord]] = relationship(
+        order_by="RehearsalRecord.id", lazy="selectin", viewonly=True
+    )
 
 
 class EventRecord(Base):
@@ -250,3 +254,26 @@ Index(
     sqlite_where=ScheduleRecord.state == SCHEDULE_WAITING,
     postgresql_where=ScheduleRecord.state == SCHEDULE_WAITING,
 )
+
+
+class RehearsalRecord(Base):
+    """A rehearsal of a plan on a scratch copy (up, down, up): of the exact bytes it was run for."""
+
+    __tablename__ = "rehearsals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    rollback_sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20))  # queued, running, passed, failed, interrupted
+    operator: Mapped[str] = mapped_column(String(100))
+    rows: Mapped[int | None] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)  # redacted
+    error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[str | None] = mapped_column(Text)  # what it is doing now, for its line in the thread
+    scratch_name: Mapped[str | None] = mapped_column(String(63))  # its scratch database, while it may exist
+    runner: Mapped[str | None] = mapped_column(String(200))  # host:pid of the process running it
+    message_ts: Mapped[str | None] = mapped_column(String(50))  # its line in the plan's thread
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -19,7 +19,7 @@ from bot.roles import RoleDirectory, RoleLookupError
 from bot.sql.catalog import OfflineCatalog
 from bot.states import PlanState
 from storage.db import Database
-from storage.models import ApprovalRecord, EventRecord, OutboxRecord, PlanRecord
+from storage.models import ApprovalRecord, EventRecord, OutboxRecord, PlanRecord, RehearsalRecord
 from tests.clock import Clock
 
 AUTHOR = "U0AUTHOR"
@@ -99,6 +99,37 @@ def plan(db: Database, config: BotConfig, file: str, env: str = "production") ->
         return create_plan(session, draft, author=AUTHOR, channel_id="C0MIGRATIONS", now=db.clock()).id
 
 
+def rehearsal(db: Database, plan_id: int, *, state: str = "passed", sha256: str | None = None) -> None:
+    """A finished rehearsal of the plan, stored as ``bot.execution.rehearsing`` stores one (those run on
+    PostgreSQL in tests/execution/test_rehearsing.py)."""
+    with db.session() as session:
+        plan = session.get(PlanRecord, plan_id)
+        assert plan is not None
+        session.add(
+            RehearsalRecord(
+                plan_id=plan_id,
+                sha256=sha256 or plan.sha256,
+                rollback_sha256=plan.rollback_sha256,
+                state=state,
+                operator=AUTHOR,
+                report={},
+            )
+        )
+
+
+def test_production_high_waits_for_its_rehearsal_after_every_sign_off(
+    approvals: Approvals, db: Database, config: BotConfig
+) -> None:
+    plan_id = plan(db, config, "070_drop_legacy_flag.sql")
+    for user in ("U0TL", "U0PO", "U0ARCH", "U0SEC", "U0CTO"):
+        outcome = approvals.approve(plan_id, user=user)
+        assert not outcome.approved
+    _, status = approvals.status(plan_id)
+    assert not status.missing and status.rehearsal_missing and status.state is PlanState.AWAITING_APPROVAL
+    last_news = [text for kind, text in owed(db, plan_id) if kind == Kind.THREAD][-1]
+    assert "approved once a rehearsal of these exact bytes passes" in last_news
+
+
 def owed(db: Database, plan_id: int) -> list[tuple[str, str]]:
     """The plan's outbox rows: (kind, text of a thread line)."""
     with db.session() as session:
@@ -134,6 +165,10 @@ def test_production_high_needs_every_role_and_review_then_is_approved(
         outcome = approvals.approve(plan_id, user=user, slot=slot)
         assert not outcome.approved
         assert outcome.plan.state == PlanState.AWAITING_APPROVAL
+    rehearsal(db, plan_id, sha256="0" * 64)  # a rehearsal of other bytes proves nothing about these
+    rehearsal(db, plan_id, state="failed")
+    assert approvals.status(plan_id)[1].rehearsal_missing
+    rehearsal(db, plan_id)
     outcome = approvals.approve(plan_id, user="U0CTO")
     assert outcome.approved and outcome.plan.state == PlanState.APPROVED
     with db.session() as session:

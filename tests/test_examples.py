@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,5 @@ def test_the_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     assert result.stdout.count("Plan #") >= len(EXPECTED)
     assert f"{len(EXPECTED)} plans stored" in result.stdout
     assert "✅ Apply the migration" in result.stdout and "Plan #1 is rolled back" in result.stdout
+    assert re.search(r"Rehearsal #1 passed; plan #\d+ is approved", result.stdout)  # the High plan's gate
+    assert "column nchat.nchat_users.legacy_field is missing" in result.stdout  # 061's rollback cannot

@@ -27,7 +27,7 @@ import psycopg
 from bot.execution.errors import StepFailed
 from bot.execution.output import shown
 from bot.execution.segments import Segment
-from bot.execution.target import connect, connected, dsn_secrets
+from bot.execution.target import connect, connected, dsn_secrets, set_timeouts
 
 LOCK_POLL_SECONDS = 0.5
 QUERY_LIMIT = 500  # characters of a blocking session's query shown
@@ -224,11 +224,11 @@ class _Runner:
         current: int | None = None
         try:
             if not segment.transactional:
-                self._set_timeouts(local=False)
+                set_timeouts(self.conn, self.timeouts, local=False)
                 current = segment.statements[0].index
                 return [(current, self._timed(segment.statements[0].sql))]
             with self.conn.transaction():
-                self._set_timeouts(local=True)
+                set_timeouts(self.conn, self.timeouts, local=True)
                 for stmt in segment.statements:
                     current = stmt.index
                     timings.append((current, self._timed(stmt.sql)))
@@ -254,13 +254,6 @@ class _Runner:
         if statement is None:
             message = f"after the last segment: {message}"
         return ApplyFailure(number, statement, err.sqlstate, message, transactional)
-
-    def _set_timeouts(self, *, local: bool) -> None:
-        lock_timeout, statement_timeout = self.timeouts
-        self.conn.execute(
-            "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
-            (lock_timeout, local, statement_timeout, local),
-        )
 
     def _timed(self, statement: str) -> float:
         """Run one statement as written, reporting lock waits while it runs; its duration in seconds."""

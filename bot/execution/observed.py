@@ -23,7 +23,7 @@ import psycopg
 
 from bot.execution.output import shown
 from bot.execution.segments import Segment, SqlStatement
-from bot.execution.target import connect, dsn_secrets, error_text
+from bot.execution.target import connect, dsn_secrets, error_text, set_timeouts
 from bot.sql.fingerprint import USER_SCHEMAS
 from bot.sql.model import LockLevel, Operation
 
@@ -180,11 +180,11 @@ class _Observer:
         """Run one segment, adding each statement's run to ``runs``; the error that stopped it, or None."""
         try:
             if not segment.transactional:
-                self._set_timeouts(local=False)
+                set_timeouts(self.conn, self.timeouts, local=False)
                 runs.append(self._alone(segment.statements[0]))
                 return None
             with self.conn.transaction():
-                self._set_timeouts(local=True)
+                set_timeouts(self.conn, self.timeouts, local=True)
                 committed = before = self._relations()  # as every other session sees them
                 held = self._held()
                 for stmt in segment.statements:
@@ -298,13 +298,6 @@ class _Observer:
 
     def _held(self) -> Held:
         return _held_by(self.conn, self.pid)
-
-    def _set_timeouts(self, *, local: bool) -> None:
-        lock_timeout, statement_timeout = self.timeouts
-        self.conn.execute(
-            "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
-            (lock_timeout, local, statement_timeout, local),
-        )
 
     def _shown(self, stmt: SqlStatement) -> str:
         return shown(stmt.sql, self.secrets, SQL_SHOWN)

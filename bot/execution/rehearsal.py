@@ -219,7 +219,7 @@ def rehearse(
 
     timeouts = {"lock_timeout": lock_timeout, "statement_timeout": statement_timeout}
     phases: list[Phase] = []
-    data = f"the target's rows ({scratch.strategy.value} copy)" if scratch and scratch.has_data else None
+    data = "the target's rows" if scratch and scratch.has_data else None
     with connected(dsn, application_name=APPLICATION) as conn:
         if rows:
             filled, added = _synthetic(conn, dsn, analysis.tables, rows, say)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.approvals import passing_rehearsal
 from bot.config import BotConfig
 from bot.execution.steps import StepKind, StepState, procedure_name, procedure_steps
 from bot.markup import quote
@@ -68,9 +69,11 @@ EVIDENCE: dict[str, tuple[StepKind, str]] = {
 
 
 def ticked(plan: PlanRecord) -> dict[str, str]:
-    """Checklist items the run's own evidence ticks, each with that evidence."""
+    """Checklist items the run's own evidence ticks, and those the passing rehearsal of these exact bytes
+    proves, each with that evidence."""
     done = {StepKind(s.step): s.output for s in plan.steps if s.state == StepState.DONE}
-    found = {}
+    rehearsal = passing_rehearsal(plan)
+    found = dict(rehearsal.report.get("proves", {})) if rehearsal else {}
     for item, (kind, key) in EVIDENCE.items():
         output = done.get(kind, {})
         if key == "pitr":

@@ -694,7 +694,7 @@ class Runner(Service):
                 for step in session.scalars(
                     select(StepRecord).where(StepRecord.state == StepState.RUNNING.value)
                 )
-                if not _alive(step.output.get("runner"))
+                if not runner_alive(step.output.get("runner"))
             ]
             for step in running:
                 step.state, step.finished_at = StepState.INTERRUPTED.value, self.clock()
@@ -728,7 +728,8 @@ PROGRESS_EVERY_SECONDS = 5.0
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(runner: str | None) -> bool:
+def runner_alive(runner: str | None) -> bool:
+    """A process of this host other than this one, still there: what a restart must leave alone."""
     host, _, pid = (runner or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
         return False

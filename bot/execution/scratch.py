@@ -143,7 +143,7 @@ def scratch_database(
             except StepCancelled:
                 raise
             except StepFailed as err:
-                _drop(admin_dsn, name)
+                drop_scratch(admin_dsn, name)
                 if len(strategies) == 1:
                     raise
                 fallbacks.append(f"{chosen.value}: {err.message}")
@@ -158,7 +158,7 @@ def scratch_database(
             return
         raise StepFailed("no scratch copy could be made: " + "; ".join(fallbacks))
     finally:
-        _drop(admin_dsn, name)
+        drop_scratch(admin_dsn, name)
 
 
 def _from_template(admin_dsn: str, source_dsn: str, name: str) -> str:
@@ -252,7 +252,8 @@ def _create(admin_dsn: str, name: str, *, template: str | None = None) -> str:
         raise StepFailed(f"scratch database {name}: {error_text(err, admin_dsn)}") from None
 
 
-def _drop(admin_dsn: str, name: str) -> None:
+def drop_scratch(admin_dsn: str, name: str) -> None:
+    """Drop a scratch database (connections to it closed first); StepFailed when it cannot be."""
     try:
         drop_database(admin_dsn, name)
     except psycopg.Error as err:

@@ -66,3 +66,12 @@ def connected(
             raise StepTimeout(error_text(err, dsn)) from None
         except psycopg.Error as err:
             raise StepFailed(error_text(err, dsn)) from None
+
+
+def set_timeouts(conn: psycopg.Connection, timeouts: tuple[str, str], *, local: bool) -> None:
+    """Set (lock_timeout, statement_timeout) for the session, or ``local``ly for the open transaction."""
+    lock_timeout, statement_timeout = timeouts
+    conn.execute(
+        "SELECT set_config('lock_timeout', %s, %s), set_config('statement_timeout', %s, %s)",
+        (lock_timeout, local, statement_timeout, local),
+    )

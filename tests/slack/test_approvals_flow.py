@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.states import PlanState
 from handlers.ids import Modal, ModalInput, PlanAction
-from storage.models import ApprovalRecord, PlanRecord
+from storage.models import ApprovalRecord, PlanRecord, RehearsalRecord
 from tests.slack.conftest import AUTHOR, RunningBot
 
 HIGH = "061_drop_legacy_field.sql"  # production High: TL + PO + CTO, architecture and security review
@@ -22,6 +22,24 @@ def planned(bot: RunningBot, file: str = HIGH) -> int:
     bot.fake.wait_for("chat.postMessage", count=before + 4)
     with bot.services.db.session() as session:
         return int(session.scalar(select(func.max(PlanRecord.id))) or 0)
+
+
+def rehearsed(bot: RunningBot, plan_id: int) -> None:
+    """A passing rehearsal of the plan's bytes, stored as ``bot.execution.rehearsing`` stores one: the gate
+    a production High plan needs (tests/slack/test_runs.py rehearses one for real, through Slack)."""
+    with bot.services.db.session() as session:
+        plan = session.get(PlanRecord, plan_id)
+        assert plan is not None
+        session.add(
+            RehearsalRecord(
+                plan_id=plan_id,
+                sha256=plan.sha256,
+                rollback_sha256=plan.rollback_sha256,
+                state="passed",
+                operator="U0TL",
+                report={},
+            )
+        )
 
 
 def approve(bot: RunningBot, plan_id: int, user: str, **kw: str) -> None:
@@ -49,6 +67,7 @@ def update_text(bot: RunningBot) -> str:
 
 def test_the_right_clicks_approve_a_production_high_plan(bot: RunningBot) -> None:
     plan_id = planned(bot)
+    rehearsed(bot, plan_id)
     for user in ["U0TL", "U0PO", "U0CTO", "U0ARCH", "U0SEC"]:  # U0SEC through the S0SEC user group
         approve(bot, plan_id, user)
     plan = bot.plan(plan_id)

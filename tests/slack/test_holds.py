@@ -21,7 +21,7 @@ from storage.models import ApprovalRecord, EventRecord, PlanRecord
 from tests.slack.conftest import AUTHOR, CHANNEL, RunningBot, start_bot, write_config
 from tests.slack.fake_api import FakeSlack
 from tests.slack.signing import slash_command_body
-from tests.slack.test_approvals_flow import HIGH, approve, planned, refused
+from tests.slack.test_approvals_flow import HIGH, approve, planned, refused, rehearsed
 
 PROD_CHANNEL = "C0PRODCHAN"
 
@@ -50,6 +50,7 @@ def test_replanning_the_same_file_answers_with_the_open_plan(bot: RunningBot) ->
 
 def test_an_approved_plan_is_replaced_only_by_its_author_or_an_approver(bot: RunningBot) -> None:
     plan_id = planned(bot)
+    rehearsed(bot, plan_id)
     for user in ["U0TL", "U0PO", "U0CTO", "U0ARCH", "U0SEC"]:
         approve(bot, plan_id, user)
     assert bot.plan(plan_id).state == PlanState.APPROVED
@@ -154,6 +155,7 @@ def test_unknown_buttons_and_modals_get_200_not_404(bot: RunningBot) -> None:
 
 def test_ten_people_clicking_at_once(bot: RunningBot) -> None:
     plan_id = planned(bot)
+    rehearsed(bot, plan_id)
     users = ["U0TL", "U0TL2", "U0PO", "U0CTO", "U0ARCH", "U0SEC", "U0QA1", "U0QA2", AUTHOR, "U0STRANGER"]
     with ThreadPoolExecutor(len(users)) as pool:
         statuses = list(pool.map(lambda u: bot.click(PlanAction.APPROVE, plan_id, user=u)[0], users))

@@ -53,7 +53,7 @@ def test_plan_posts_the_plan_then_its_thread(bot: RunningBot) -> None:
     assert "Rollback script generated: every statement is reversible" in text
     assert "⏳ Technical Lead: waiting for Technical Lead" in text and "⏳ QA: waiting for QA" in text
     buttons = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
-    assert buttons == ["plan-approve", "plan-request-changes", "plan-reject"]
+    assert buttons == ["plan-approve", "plan-request-changes", "plan-reject", "plan-rehearse"]
     thread = bot.fake.wait_for("chat.postMessage", count=4)[1:]
     plan = bot.plan(1)
     assert plan.message_ts and all(c.args["thread_ts"] == plan.message_ts for c in thread)

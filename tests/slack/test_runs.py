@@ -93,3 +93,56 @@ def test_a_plan_runs_from_its_buttons_and_rolls_back_from_a_command(
     with psycopg.connect(target_dsn) as conn:
         assert conn.execute("SELECT to_regclass('nchat.nchat_message_bookmarks')").fetchone() == (None,)
     assert ledger.applied(target_dsn, file_name=FILE) is None
+
+
+DROP_FILE = "090_drop_legacy_field.sql"
+
+
+def test_a_production_high_plan_is_approved_once_its_rehearsal_from_slack_passes(
+    live_bot: RunningBot, target_dsn: str
+) -> None:
+    bot = live_bot
+    (bot.migrations / DROP_FILE).write_text("ALTER TABLE nchat.nchat_users DROP COLUMN legacy_field;\n")
+    (bot.migrations / DROP_FILE.replace(".sql", ".rollback.sql")).write_text(
+        "ALTER TABLE nchat.nchat_users ADD COLUMN legacy_field text;\n"
+    )
+    plan_id = planned(bot, DROP_FILE)
+    assert PlanAction.REHEARSE in json.dumps(bot.fake.calls_to("chat.postMessage")[-4].args["blocks"])
+    for user in ["U0TL", "U0PO", "U0CTO", "U0ARCH", "U0SEC"]:
+        approve(bot, plan_id, user)
+    assert bot.plan(plan_id).state == PlanState.AWAITING_APPROVAL
+    assert any("approved once a rehearsal" in t for t in texts(bot, "chat.postMessage"))
+
+    bot.command(f"rehearse {plan_id} lots", user="U0TL", response="bad-rows")
+    assert "rows: a whole number" in bot.fake.wait_for_response("bad-rows")[0]["text"]
+    bot.click(PlanAction.REHEARSE, plan_id, user="U0STRANGER", response="stranger")
+    assert f"only the author of plan #{plan_id}" in bot.fake.wait_for_response("stranger")[0]["text"]
+    bot.click(PlanAction.REHEARSE, plan_id, user="U0TL", response="rehearse")
+    assert "Rehearsal #1" in bot.fake.wait_for_response("rehearse")[0]["text"]
+    wait_state(bot, plan_id, PlanState.APPROVED)
+
+    bot.fake.wait_until(
+        lambda: any("*Rehearsal #1 passed*" in t for t in texts(bot, "chat.postMessage")), 10, "the report"
+    )
+    report = next(t for t in texts(bot, "chat.postMessage") if "*Rehearsal #1 passed*" in t)
+    assert (
+        "ACCESS EXCLUSIVE on nchat.nchat_users" in report and "Rollback script generated and tested" in report
+    )
+    line = bot.fake.wait_until(
+        lambda: [t for t in texts(bot, "chat.update") if t.startswith("✅ *Rehearsal #1*")], 10, "its line"
+    )
+    assert "passed after" in line[-1]
+    assert any("is *approved*" in t and "rehearsal passed" in t for t in texts(bot, "chat.postMessage"))
+    bot.fake.wait_until(
+        lambda: any(
+            "✅ Rehearsal report: rehearsal #1 passed"
+            in json.dumps(c.args.get("blocks") or [], ensure_ascii=False)
+            for c in bot.fake.calls_to("chat.update")
+        ),
+        10,
+        "the plan's message showing the rehearsal",
+    )
+    with psycopg.connect(target_dsn) as conn:  # rehearsed on a copy: the target still has the column
+        assert conn.execute(
+            "SELECT count(*) FROM information_schema.columns WHERE column_name = 'legacy_field'"
+        ).fetchone() == (1,)
