@@ -144,7 +144,14 @@ def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalo
         parsed = parse_statements(migration.sql)
     except SqlSyntaxError as err:
         raise UserError(f"`{migration.name}`: {err}") from None
-    analysis = analyze_parsed(parsed, catalog=catalog, policy=policy.complexity)
+    # what the bot's runner sets itself when it runs the file: the analysis says so where it matters
+    runner_settings = {
+        "lock_timeout": policy.execution.lock_timeout,
+        "statement_timeout": policy.execution.statement_timeout,
+    }
+    analysis = analyze_parsed(
+        parsed, catalog=catalog, policy=policy.complexity, runner_settings=runner_settings
+    )
     rollback = _rollback_for(migration, parsed, catalog, policy.execution.lock_timeout)
     rollback_analysis = (
         analyze(rollback.sql, catalog=catalog, policy=policy.complexity)

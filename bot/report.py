@@ -101,9 +101,12 @@ def target_line(target: TargetFacts) -> str:
             target.source
         ]
         return f"PostgreSQL {major} ({where})"
-    return (
-        "PostgreSQL version unknown (target unreachable, none configured): version-dependent rules are hedged"
-    )
+    if target.assumed_version_num:
+        return (
+            f"PostgreSQL version unknown (target unreachable, none configured): version-dependent rules "
+            f"assume {target.assumed_version_num // 10000}, the oldest major still supported"
+        )
+    return "PostgreSQL version unknown (target unreachable, none configured)"
 
 
 def operation_line(op: Operation, analysis: Analysis) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from bot.sql.model import Analysis, Operation, Rollback, Statement
@@ -131,6 +132,9 @@ def _generated(rollback: Rollback) -> list[Segment]:
         taken.add(at)
         line = rollback.sql.count("\n", 0, at) + 1
         found.append(SqlStatement(step.sql.strip().rstrip(";"), index, line, step.statement_index))
-    inside = tuple(s for s, step in zip(found, steps, strict=True) if not step.outside)
-    outside = [Segment(False, (s,)) for s, step in zip(found, steps, strict=True) if step.outside]
-    return ([Segment(True, inside)] if inside else []) + outside
+    # in the steps' order: each run of steps that may share a transaction is one, a CONCURRENTLY step alone
+    segments: list[Segment] = []
+    for outside, run in groupby(zip(found, steps, strict=True), key=lambda pair: pair[1].outside):
+        statements = tuple(statement for statement, _ in run)
+        segments += [Segment(False, (s,)) for s in statements] if outside else [Segment(True, statements)]
+    return segments

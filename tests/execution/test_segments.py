@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
-from bot.execution.segments import Segment, Unrunnable, from_data, split, to_data
+from bot.execution.segments import Segment, Unrunnable, from_data, plan_segments, split, to_data
 from bot.policy import load_policy
 from bot.sql.analyze import analyze
 from bot.sql.catalog import OfflineCatalog
+from bot.sql.fingerprint import schema_fingerprint
+from bot.sql.parse import parse_statements
+from bot.sql.rollback import generate_rollback
+from tests.execution.conftest import apply
 
 
 def segments_of(sql: str) -> list[tuple[bool, list[str]]]:
@@ -52,23 +57,38 @@ def test_segments_round_trip_as_data_with_lines_and_what_they_undo() -> None:
     assert isinstance(segments[0], Segment)
 
 
-def test_a_generated_rollback_runs_its_steps_and_knows_what_each_reverses() -> None:
-    from bot.execution.segments import plan_segments
-    from bot.sql.parse import parse_statements
-    from bot.sql.rollback import generate_rollback
-
-    sql = (
-        "ALTER TABLE t ADD COLUMN c int;\nCREATE INDEX CONCURRENTLY i ON t (c);\n"
-        "COMMENT ON COLUMN t.c IS 'x';\n"
-    )
+def generated(sql: str) -> tuple[list[Segment], list[Segment], str]:
+    """The forward segments, the generated rollback's, and its SQL."""
     catalog = OfflineCatalog(180000)
     analysis = analyze(sql, catalog=catalog, policy=load_policy().complexity)
     rollback = generate_rollback(parse_statements(sql), catalog=catalog)
     stored = plan_segments(analysis, rollback, None)
-    back = from_data(stored["rollback"])
-    assert stored["problem"] is None and [s.transactional for s in back] == [True, False]
-    inside = [(s.undoes, s.sql.split()[0]) for s in back[0].statements]
-    assert (0, "ALTER") in inside and all(s.sql in rollback.sql for seg in back for s in seg.statements)
-    assert [(s.undoes, s.sql) for s in back[1].statements] == [(1, "DROP INDEX CONCURRENTLY i")]
-    lines = rollback.sql.splitlines()
+    assert stored["problem"] is None
+    return from_data(stored["forward"]), from_data(stored["rollback"]), rollback.sql
+
+
+MIXED = "ALTER TABLE t ADD COLUMN c int;\nCREATE INDEX CONCURRENTLY i ON t (c);\nCREATE TABLE u (id int);\n"
+
+
+def test_a_generated_rollback_runs_its_steps_in_reverse_and_knows_what_each_reverses() -> None:
+    _, back, sql = generated(MIXED)
+    assert [(s.transactional, [(st.undoes, st.sql.split()[0]) for st in s.statements]) for s in back] == [
+        (True, [(2, "DROP")]),
+        (False, [(1, "DROP")]),  # CONCURRENTLY, alone, before the column its index is on goes
+        (True, [(0, "ALTER")]),
+    ]
+    assert back[1].statements[0].sql == "DROP INDEX CONCURRENTLY i"
+    lines = sql.splitlines()
     assert all(lines[s.line - 1].startswith(s.sql) for seg in back for s in seg.statements)
+
+
+def test_a_generated_rollback_of_a_mixed_migration_undoes_it_on_postgresql(target_dsn: str) -> None:
+    with psycopg.connect(target_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (id int)")
+        before = schema_fingerprint(conn)
+    forward, back, _ = generated(MIXED)
+    assert apply(target_dsn, forward).failure is None
+    result = apply(target_dsn, back)
+    assert result.failure is None, result.failure
+    with psycopg.connect(target_dsn) as conn:
+        assert schema_fingerprint(conn) == before
