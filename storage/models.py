@@ -277,3 +277,14 @@ class RehearsalRecord(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+# A rehearsal's states while it is under way; one is under way per plan (ten clicks queue one).
+REHEARSAL_UNDER_WAY = ("queued", "running")
+Index(
+    "uq_rehearsals_under_way",
+    RehearsalRecord.plan_id,
+    unique=True,
+    sqlite_where=RehearsalRecord.state.in_(REHEARSAL_UNDER_WAY),
+    postgresql_where=RehearsalRecord.state.in_(REHEARSAL_UNDER_WAY),
+)

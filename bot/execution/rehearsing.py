@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import timeline
@@ -81,7 +82,13 @@ class Rehearsals(Service):
                 report={},
             )
             session.add(record)
-            session.flush()
+            number = plan.id  # a failed flush expires the plan: its id is read before
+            try:
+                session.flush()
+            except IntegrityError:  # one is queued or running already (asked a moment ago, say)
+                raise InvalidState(
+                    f"a rehearsal of plan #{number} is under way already; its progress is in the thread"
+                ) from None
             _event(session, record, "queued", actor=user)
             self.outbox.rehearsal(session, plan, record.id)
             return record.id

@@ -121,10 +121,11 @@ class Schedules(Service):
                 plan_id=plan.id, run_at=run_at, by=user, state=ScheduleState.SCHEDULED.value
             )
             session.add(record)
+            number = plan.id  # a failed flush expires the plan: its id is read before
             try:
                 session.flush()
             except IntegrityError:  # scheduled by someone else in the same moment
-                raise InvalidState(f"plan #{plan.id} was scheduled a moment ago by someone else") from None
+                raise InvalidState(f"plan #{number} was scheduled a moment ago by someone else") from None
             self._tell(
                 session,
                 plan,

@@ -5,6 +5,7 @@ rehearsal of its exact migration and rollback bytes has passed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -181,3 +182,26 @@ def test_a_rehearsal_the_bot_died_in_is_interrupted_and_runs_once(services: Serv
     with pytest.raises(InvalidState, match="runs once"):
         services.rehearsals.run(rehearsal_id)
     assert any("interrupted by a restart" in t for t in thread(services, plan_id))
+
+
+def test_ten_people_asking_at_once_queue_one_rehearsal(services: Services) -> None:
+    plan_id = planned(services)
+    users = [AUTHOR, "U0TL", "U0ONCALL"] * 3 + [AUTHOR]
+
+    def ask(user: str) -> int | str:
+        try:
+            return services.rehearsals.order(plan_id, user=user)
+        except InvalidState as err:
+            return str(err)
+
+    with ThreadPoolExecutor(len(users)) as pool:
+        answers = list(pool.map(ask, users))
+    queued = [a for a in answers if isinstance(a, int)]
+    assert len(queued) == 1, answers
+    assert all("under way already" in a for a in answers if isinstance(a, str))
+    assert rehearsed_now(services, queued[0]).state == "passed"
+    assert services.rehearsals.order(plan_id, user=AUTHOR) > queued[0]  # done: another may be asked for
+
+
+def rehearsed_now(services: Services, rehearsal_id: int) -> RehearsalRecord:
+    return services.rehearsals.run(rehearsal_id)

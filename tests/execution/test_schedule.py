@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -257,3 +258,21 @@ def test_a_freeze_added_after_scheduling_stops_the_run_at_its_time(
     assert (
         news[-1].startswith("⏭️ The run scheduled for") and "did not run: staging is frozen since" in news[-1]
     )
+
+
+def test_ten_people_scheduling_at_once_leave_one_run_waiting(
+    friday: tuple[Services, Jobs, Schedules, Clock],
+) -> None:
+    services, _, schedules, _ = friday
+    plan_id = approved(services, LOW, "production")
+
+    def ask(user: str) -> str:
+        try:
+            return schedules.schedule(plan_id, user=user, at=NEXT_WINDOW).state
+        except InvalidState as err:  # the one loser of a race is told, never shown a crash
+            return str(err)
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(ask, ["U0TL", "U0ONCALL"] * 5))
+    assert all(a == "scheduled" or "scheduled a moment ago by someone else" in a for a in answers), answers
+    assert [state for state, _ in schedules_of(services, plan_id)].count("scheduled") == 1
