@@ -29,6 +29,7 @@ from pydantic import (
     field_validator,
 )
 
+from bot.monitor.config import MonitorConfig
 from bot.policy import PEER_ROLE, Policy, load_policy
 from bot.staffing import Finding, unstaffed_cells
 
@@ -158,6 +159,7 @@ class EnvironmentConfig(_Model):
     backup_jobs: int = Field(default=1, ge=1)  # > 1: pg_dump's directory format with parallel jobs
     restore_check: bool = False  # also restore each backup into a scratch database and compare row counts
     rehearsal: RehearsalConfig = RehearsalConfig()
+    monitor: MonitorConfig = MonitorConfig()  # the window after apply: its sources and pager
 
     @field_validator("dsn_env")
     @classmethod
@@ -518,3 +520,28 @@ def load_config(path: Path) -> BotConfig:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError([f"{where}: not valid YAML ({getattr(err, 'problem', err)})"]) from None
     return parse_config(data, path.parent, path)
+
+
+def planning_only_config(migrations_dir: Path) -> BotConfig:
+    """Without a config file, plan against the default policy: one environment per tier of its approval
+    matrix (development, staging, production), so a CI pipeline can ask what production would need."""
+    policy = load_policy()
+    environments = {
+        tier: EnvironmentConfig(name=tier, tier=tier, migrations_dir=migrations_dir.resolve())
+        for tier in policy.approvals.matrix
+    }
+    return BotConfig(
+        environments=environments,
+        roles={},
+        policy=policy,
+        runbook={},
+        tools=ToolsConfig(),
+        default_environment="development",
+    )
+
+
+def load_bot_config(settings: Settings, override: Path | None = None) -> BotConfig:
+    path = override or settings.config_path
+    if path is None:
+        raise ConfigError(["MIGRATE_BOT_CONFIG: not set (path of the YAML config); or pass --config"])
+    return load_config(path)

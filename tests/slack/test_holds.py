@@ -4,8 +4,6 @@ bad input, and a busy bot still answering at once."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -172,31 +170,6 @@ def test_ten_people_clicking_at_once(bot: RunningBot) -> None:
     )
     lines = [c.args["text"] for c in bot.fake.wait_for("chat.postMessage", count=4 + 5)[4:]]
     assert len(lines) == 5 and sum("is *approved*" in line for line in lines) == 1
-
-
-@pytest.fixture
-def hanging_target() -> Iterator[int]:
-    """A TCP port that accepts connections and never answers: a target database that hangs."""
-    server = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield server.getsockname()[1]
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 @pytest.fixture
