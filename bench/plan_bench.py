@@ -22,8 +22,8 @@ from pathlib import Path
 
 from pglast import parse_sql
 
-from bot.app import planning_only_config
-from bot.plans import draft_plan
+from bot.config import planning_only_config
+from bot.drafting import draft_plan
 from bot.sql.catalog import OfflineCatalog
 
 TARGET_SECONDS = 2.0

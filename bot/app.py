@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 from bot.approvals import Approvals
 from bot.clock import Clock, system_clock
-from bot.config import BotConfig, ConfigError, EnvironmentConfig, Settings, ToolsConfig, load_config
+from bot.config import BotConfig, Settings
 from bot.deps import Deps
 from bot.execution.freeze import Freezes
 from bot.execution.rehearsing import Rehearsals
@@ -18,35 +17,9 @@ from bot.group_cache import StoredGroups
 from bot.jobs import Jobs
 from bot.outbox import Outbox
 from bot.planning import Planner
-from bot.policy import load_policy
 from bot.redact import RedactingFilter
 from bot.roles import GroupMembers, RoleDirectory
 from storage.db import Database
-
-
-def planning_only_config(migrations_dir: Path) -> BotConfig:
-    """Without a config file, plan against the default policy: one environment per tier of its approval
-    matrix (development, staging, production), so a CI pipeline can ask what production would need."""
-    policy = load_policy()
-    environments = {
-        tier: EnvironmentConfig(name=tier, tier=tier, migrations_dir=migrations_dir.resolve())
-        for tier in policy.approvals.matrix
-    }
-    return BotConfig(
-        environments=environments,
-        roles={},
-        policy=policy,
-        runbook={},
-        tools=ToolsConfig(),
-        default_environment="development",
-    )
-
-
-def load_bot_config(settings: Settings, override: Path | None = None) -> BotConfig:
-    path = override or settings.config_path
-    if path is None:
-        raise ConfigError(["MIGRATE_BOT_CONFIG: not set (path of the YAML config); or pass --config"])
-    return load_config(path)
 
 
 def configure_logging(settings: Settings, level: int = logging.INFO) -> None:

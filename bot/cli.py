@@ -3,45 +3,31 @@ operators and CI pipelines.
 
 Exit codes: 0 success; 1 ``--fail-on`` level reached; 2 bad input or configuration. Every failure a
 user can fix is one answer on stderr, never a traceback.
+
+A CI pipeline runs ``plan`` once per file, so this module loads only what parsing arguments needs; each
+command imports what it uses (planning; the store, Slack, the services) inside its function, when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.error import URLError
+from typing import TYPE_CHECKING, Any
 
-from slack_sdk.errors import SlackApiError, SlackClientError
-from sqlalchemy.exc import ArgumentError, OperationalError
-
-from bot import news
-from bot.app import Services, build_services, configure_logging, load_bot_config, planning_only_config
-from bot.approvals import status_dict
-from bot.config import ConfigError, RoleConfig, Settings, staffing_findings
-from bot.delivery import Deliverer
 from bot.errors import UserError
-from bot.execution.rehearsal_report import report_lines
-from bot.execution.report import step_line
-from bot.execution.schedule import parse_when
-from bot.jobs import Jobs
 from bot.markup import plain
-from bot.plans import draft_plan, environment, get_plan
 from bot.redact import redact
-from bot.report import approval_lines, render_json, render_markdown, render_text, title
 from bot.sql.model import Level
 from bot.states import PlanState
-from bot.targets import open_catalog
-from bot.views import plan_view
-from storage.leader import Leadership
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
+
+    from bot.app import Services
+    from bot.config import RoleConfig, Settings
 
 EXIT_FAIL_ON = 1
 EXIT_USAGE = 2
@@ -49,13 +35,23 @@ EXIT_USAGE = 2
 SLACK_CHECK_TIMEOUT_SECONDS = 5
 # What Slack answers for a token it will not take.
 TOKEN_REFUSED = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
-# A Slack call that failed: Slack's error, a network error, or a URL the client cannot use.
-SLACK_ERRORS = (SlackClientError, OSError, http.client.HTTPException, ValueError)
-# Opening the bot's store: a malformed URL (ArgumentError covers an unknown driver) or no answer.
-STORE_ERRORS = (ArgumentError, OperationalError, ValueError)
+
+
+def _slack_errors() -> tuple[type[Exception], ...]:
+    """A Slack call that failed: Slack's error, a network error, or a URL the client cannot use."""
+    import http.client
+
+    from slack_sdk.errors import SlackClientError
+
+    return (SlackClientError, OSError, http.client.HTTPException, ValueError)
 
 
 def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.config import load_bot_config, planning_only_config
+    from bot.drafting import draft_plan, environment
+    from bot.report import render_json, render_markdown, render_text
+    from bot.targets import open_catalog
+
     if args.config or settings.config_path:
         config = load_bot_config(settings, args.config)
     else:
@@ -85,6 +81,10 @@ def _file_arg(file_arg: str) -> str:
 
 def _slack_failure(err: Exception, url: str) -> tuple[str | None, str]:
     """Slack's error code for a failed call (None when Slack did not answer) and what to say about it."""
+    from urllib.error import URLError
+
+    from slack_sdk.errors import SlackApiError
+
     code = err.response.get("error") if isinstance(err, SlackApiError) else None
     if code:
         return code, code
@@ -95,6 +95,7 @@ def _slack_failure(err: Exception, url: str) -> tuple[str | None, str]:
 
 def _connect_slack(settings: Settings) -> WebClient:
     """A client whose token Slack accepts (``auth.test``), or a ConfigError saying why there is none."""
+    from bot.config import ConfigError
     from handlers.slack_notifier import make_client
 
     problems = settings.slack_problems()
@@ -105,7 +106,7 @@ def _connect_slack(settings: Settings) -> WebClient:
     client.timeout = SLACK_CHECK_TIMEOUT_SECONDS
     try:
         client.auth_test()
-    except SLACK_ERRORS as err:
+    except _slack_errors() as err:
         code, said = _slack_failure(err, client.base_url)
         if code in TOKEN_REFUSED:
             raise ConfigError([f"SLACK_BOT_TOKEN: Slack refused the token ({code})"]) from None
@@ -128,13 +129,15 @@ def _read_groups(
     for group, role in listed_by.items():
         try:
             members[group] = list(client.usergroups_users_list(usergroup=group)["users"])
-        except SLACK_ERRORS as err:
+        except _slack_errors() as err:
             why = _slack_failure(err, client.base_url)[1]
             problems.append(f"roles.{role}.groups: {group}: cannot read members ({why})")
     return members, problems
 
 
 def _cmd_check_config(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.config import ConfigError, load_bot_config, staffing_findings
+
     try:
         config = load_bot_config(settings, args.config)
     except ConfigError as err:
@@ -161,6 +164,9 @@ def _cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _services(args: argparse.Namespace, settings: Settings) -> Services:
+    from bot.app import build_services
+    from bot.config import load_bot_config
+
     return build_services(settings, load_bot_config(settings, args.config))
 
 
@@ -170,7 +176,10 @@ def _deliver(services: Services, plan_id: int) -> str:
     settings = services.settings
     if settings.slack_bot_token is None:
         return "Slack will be told when `migrate-bot serve` runs (no SLACK_BOT_TOKEN here)"
+    from bot.delivery import Deliverer
+    from bot.plans import get_plan
     from handlers.slack_notifier import SlackNotifier, make_client
+    from storage.leader import Leadership
 
     leadership = Leadership(services.db.engine)
     if not leadership.acquire():
@@ -188,6 +197,8 @@ def _deliver(services: Services, plan_id: int) -> str:
 
 
 def _cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import news
+
     if not args.reason.strip():
         raise UserError("--reason: say why Slack's approval flow is bypassed")
     services = _services(args, settings)
@@ -200,6 +211,8 @@ def _cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_repost(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.plans import get_plan
+
     services = _services(args, settings)
     with services.db.session() as session:
         plan = get_plan(session, args.plan)
@@ -211,6 +224,9 @@ def _cmd_repost(args: argparse.Namespace, settings: Settings) -> int:
 
 def _run_report(services: Services, plan_id: int) -> tuple[list[str], list[str]]:
     """Each step's line as Slack shows it, and what the run still owes."""
+    from bot.execution.report import step_line
+    from bot.plans import get_plan
+
     with services.db.session() as session:
         plan = get_plan(session, plan_id)
         lines = [step_line(step, services.clock()) for step in services.runner.steps(session, plan.id)]
@@ -241,6 +257,8 @@ def _cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_rehearse(args: argparse.Namespace, settings: Settings) -> int:
     """Plan the file (or find its open plan of the same bytes), rehearse it here and now, and say how it
     went; a passing rehearsal counts for the plan's approvals like one asked for in Slack."""
+    from bot.execution.rehearsal_report import report_lines
+
     services = _services(args, settings)
     submission = services.planner.submit(
         env_name=args.env, file_arg=_file_arg(args.file), author=args.operator, typed_in=None
@@ -299,6 +317,9 @@ def _cmd_freeze(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.execution.schedule import parse_when
+    from bot.jobs import Jobs
+
     services = _services(args, settings)
     services.jobs = Jobs(services)  # adds the jobs for the running serve's leader to run
     try:
@@ -318,6 +339,10 @@ def _cmd_schedule(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.approvals import status_dict
+    from bot.report import approval_lines, title
+    from bot.views import plan_view
+
     services = _services(args, settings)
     plan, status = services.approvals.status(args.plan)
     with services.db.session() as session:
@@ -348,6 +373,8 @@ def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import configure_logging
+    from bot.config import load_bot_config
     from handlers.server import serve
     from storage.db import Database
 
@@ -365,13 +392,26 @@ def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(keep=args.keep)
 
 
+class _Version(argparse.Action):
+    """``--version``, read from the installed package only when asked: importlib.metadata is slow to load."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version
+
+        print(f"{parser.prog} {version('migrate-bot')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     config_help = "config YAML (default: $MIGRATE_BOT_CONFIG)"
     parser = argparse.ArgumentParser(
         prog="migrate-bot",
         description="Plan, approve, run and roll back PostgreSQL migrations (the services Slack drives).",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version('migrate-bot')}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     parser.add_argument("--config", type=Path, help=config_help)
     parser.set_defaults(opens_store=False)
     # --config is also taken after the command; SUPPRESS leaves one given before it alone
@@ -494,26 +534,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _store_problem(err: Exception) -> str:
-    """Why the bot's store cannot be used, in one line and without the URL's password."""
+def _store_problem(err: Exception) -> str | None:
+    """Why the bot's store cannot be used, in one line and without the URL's password; None when ``err``
+    is not about opening it (a malformed URL, where ArgumentError covers an unknown driver, or no answer)."""
+    from sqlalchemy.exc import ArgumentError, OperationalError  # loaded already by a command with a store
+
     if isinstance(err, OperationalError):
         said = f"cannot open the bot's store: {err.orig or err}"
-    else:
+    elif isinstance(err, ArgumentError | ValueError):
         said = f"not a usable database URL ({err}); expected e.g. postgresql://user@host/db or sqlite:///state.db"
+    else:
+        return None
     return redact(said.strip().splitlines()[0])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from bot.config import ConfigError, Settings  # not before: --help and --version need no configuration
+
     try:
         settings = Settings.from_env()
         return int(args.func(args, settings))
     except (ConfigError, UserError) as err:
         problem = str(err)
-    except STORE_ERRORS as err:
-        if not args.opens_store:
+    except Exception as err:
+        store_problem = _store_problem(err) if args.opens_store else None
+        if store_problem is None:
             raise  # not the store's: a bug, whose traceback is the useful answer
-        problem = f"DATABASE_URL: {_store_problem(err)}"
+        problem = f"DATABASE_URL: {store_problem}"
     print(f"migrate-bot: {problem}", file=sys.stderr)
     return EXIT_USAGE
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from bot import news
 from bot.approvals import approval_status
 from bot.deps import Service
+from bot.drafting import PlanDraft, draft_plan, environment
 from bot.errors import Forbidden
 from bot.idempotency import claim
 from bot.markup import mention
-from bot.plans import PlanDraft, create_plan, draft_plan, environment, open_plans_of, supersede
+from bot.plans import create_plan, open_plans_of, supersede
 from bot.policy import PEER_ROLE, display_name
 from bot.states import PlanState
 from bot.targets import open_catalog

@@ -10,11 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.plans import PlanDraft, rollback_to_dict
+from bot.drafting import PlanDraft, rollback_to_dict
 from bot.policy import PEER_ROLE, ApprovalRequirement, Policy, display_name
 from bot.sql.model import Analysis, Hazard, Level, Operation, Rollback, TargetFacts
 from bot.states import OPEN_STATES, PlanState
-from storage.models import aware
 
 if TYPE_CHECKING:
     from bot.approvals import ApprovalStatus
@@ -53,6 +52,8 @@ def approval_lines(
 
     ``mention`` renders a user id (Slack: ``<@U123>``); ``quote`` escapes free text such as a reason.
     """
+    from storage.models import aware  # only a stored plan has sign-offs: `migrate-bot plan` needs no store
+
     if not status.slots and not status.rehearsal_required:
         return ["No approval required"]
     lines = []

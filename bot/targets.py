@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import psycopg
-
-from bot.config import EnvironmentConfig
 from bot.redact import redact
 from bot.sql.catalog import Catalog, LiveCatalog, OfflineCatalog
+
+if TYPE_CHECKING:
+    from bot.config import EnvironmentConfig
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def open_catalog(env: EnvironmentConfig) -> Iterator[Catalog]:
     if not dsn:
         yield OfflineCatalog(env.server_version_num)
         return
+    import psycopg  # only with a target to reach: it is slow to load, and planning offline needs none
+
     try:
         conn = psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=True)
     except psycopg.Error as err:

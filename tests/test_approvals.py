@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from bot.approvals import Approvals
 from bot.config import BotConfig, RoleConfig, parse_config
 from bot.deps import Deps
+from bot.drafting import draft_plan
 from bot.errors import Forbidden, InvalidState, UserError
 from bot.outbox import Kind, Outbox
 from bot.planning import Planner
-from bot.plans import create_plan, draft_plan
+from bot.plans import create_plan
 from bot.roles import RoleDirectory, RoleLookupError
 from bot.sql.catalog import OfflineCatalog
 from bot.states import PlanState

@@ -2,9 +2,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import planning_only_config
 from bot.cli import main
-from bot.config import ConfigError, DeliveryConfig, ServeConfig, Settings, load_config, parse_config
+from bot.config import (
+    ConfigError,
+    DeliveryConfig,
+    ServeConfig,
+    Settings,
+    load_config,
+    parse_config,
+    planning_only_config,
+)
 
 
 def _config(tmp_path: Path, **overrides: object) -> dict:

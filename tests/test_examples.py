@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import load_config
 from bot.demo import example_migrations, load_example_schema
-from bot.plans import draft_plan
+from bot.drafting import draft_plan
 from bot.sql.parse import parse_statements
 from bot.targets import open_catalog
 from tests.conftest import EXAMPLES

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import psycopg
+if TYPE_CHECKING:
+    import psycopg
 
 
 @dataclass(frozen=True)
@@ -138,15 +139,6 @@ class OfflineCatalog:
         return None
 
 
-_MISSING = (
-    psycopg.errors.UndefinedTable,
-    psycopg.errors.UndefinedColumn,
-    psycopg.errors.UndefinedObject,
-    psycopg.errors.UndefinedFunction,
-    psycopg.errors.InvalidSchemaName,
-)
-
-
 class LiveCatalog:
     """Reads the target's catalog over one connection; answers are cached for one analysis."""
 
@@ -229,6 +221,16 @@ class LiveCatalog:
         return self._cache[key]  # type: ignore[return-value]
 
     def _object_info(self, kind: str, names: list[str], args: list[str]) -> ObjectInfo | None:
+        # imported here, with the connection already made: offline planning never loads psycopg (slow to load)
+        from psycopg import errors
+
+        missing = (
+            errors.UndefinedTable,
+            errors.UndefinedColumn,
+            errors.UndefinedObject,
+            errors.UndefinedFunction,
+            errors.InvalidSchemaName,
+        )
         # pg_get_object_address raises for a missing object: a savepoint keeps the caller's transaction usable
         try:
             with self._conn.transaction():
@@ -240,11 +242,11 @@ class LiveCatalog:
                     "LEFT JOIN pg_shdescription s ON (s.classoid, s.objoid) = (a.classid, a.objid)",
                     (kind, names, args),
                 ).fetchone()
-        except _MISSING:
+        except missing:
             return ObjectInfo(False, None)
-        except psycopg.errors.WrongObjectType:
+        except errors.WrongObjectType:
             return ObjectInfo(True, None)  # the name is taken by an object of another kind
-        except psycopg.Error:
+        except errors.Error:
             return None
         return ObjectInfo(True, row[0])  # type: ignore[index]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import planning_only_config
+from bot.config import planning_only_config
+from bot.drafting import draft_plan
 from bot.notifier import PlanView
-from bot.plans import draft_plan
 from bot.sql.catalog import OfflineCatalog
 from handlers.blockkit import BlockKitError, truncate, validate_message, validate_view
 from handlers.blocks import approve_as_modal, changes_modal, plan_blocks, reject_modal

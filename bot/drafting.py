@@ -1,0 +1,184 @@
+"""Planning a migration with nothing stored: read the exact bytes, analyse them, find or generate the
+rollback.
+
+``draft_plan`` is what the CLI prints for CI pipelines and what ``bot.plans`` stores; it needs neither the
+bot's store nor Slack, so ``migrate-bot plan`` loads neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.config import BotConfig, EnvironmentConfig
+from bot.errors import NotFound, UserError
+from bot.policy import ApprovalRequirement
+from bot.sql.analyze import analyze, analyze_parsed
+from bot.sql.catalog import Catalog
+from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError
+from bot.sql.parse import ParsedStatement, parse_statements
+from bot.sql.rollback import ROLLBACK_SUFFIX, find_rollback, generate_rollback, load_rollback
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    name: str  # path relative to the environment's migrations directory
+    path: Path
+    sql: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PlanDraft:
+    """Everything a reviewer needs to decide, before anything is stored."""
+
+    environment: str
+    tier: str
+    migration: MigrationFile
+    analysis: Analysis
+    rollback: Rollback
+    rollback_analysis: Analysis | None
+    requirement: ApprovalRequirement
+
+    @property
+    def rollback_sha256(self) -> str:
+        return sha256(self.rollback.sql)
+
+    def reaches(self, level: Level) -> bool:
+        """True when complexity or any hazard is at ``level`` or above (``--fail-on``)."""
+        worst = self.analysis.worst_hazard
+        return self.analysis.complexity.rank >= level.rank or (worst is not None and worst.rank >= level.rank)
+
+
+def environment(config: BotConfig, name: str | None) -> EnvironmentConfig:
+    """The named environment (the default when None), or a UserError listing the known ones."""
+    try:
+        return config.environment(name)
+    except KeyError as err:
+        raise UserError(str(err.args[0])) from None
+
+
+def resolve_migration(env: EnvironmentConfig, file_arg: str) -> Path:
+    """The migration file ``file_arg`` names, which must lie inside the environment's migrations directory."""
+    file_arg = file_arg.strip()
+    if not file_arg:
+        raise UserError("name a migration file, e.g. `054_add_message_bookmarks.sql`")
+    try:
+        return _resolve(env, file_arg)
+    except OSError as err:  # a name too long, a loop of links: no such migration either way
+        raise UserError(f"no migration `{file_arg[:80]}`: {err.strerror}") from None
+
+
+def _resolve(env: EnvironmentConfig, file_arg: str) -> Path:
+    root = env.migrations_dir.resolve()
+    candidate = Path(file_arg)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    path = candidate.resolve()
+    if not path.is_relative_to(root):
+        raise UserError(f"`{file_arg}` is outside the migrations directory of {env.name}")
+    if path.name.endswith(ROLLBACK_SUFFIX):
+        raise UserError(f"`{file_arg}` is a rollback script; plan the migration it belongs to")
+    if path.suffix != ".sql" and path.with_name(path.name + ".sql").is_file():
+        path = path.with_name(path.name + ".sql")
+    if not path.is_file():
+        raise NotFound(f"no migration `{file_arg}` in the migrations directory of {env.name}")
+    return path
+
+
+def read_sql(path: Path, label: str) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"cannot read {label}: {err.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{label} is not UTF-8 text (byte {err.start})") from None
+    return text
+
+
+def read_migration(env: EnvironmentConfig, file_arg: str) -> MigrationFile:
+    path = resolve_migration(env, file_arg)
+    name = path.relative_to(env.migrations_dir.resolve()).as_posix()
+    sql = read_sql(path, f"`{name}`")
+    if not sql.strip():
+        raise UserError(f"`{name}` is empty")
+    return MigrationFile(name=name, path=path, sql=sql, sha256=sha256(sql))
+
+
+def _rollback_for(
+    migration: MigrationFile, parsed: list[ParsedStatement], catalog: Catalog, lock_timeout: str
+) -> Rollback:
+    found = find_rollback(migration.path)
+    if found is None:
+        return generate_rollback(parsed, catalog=catalog, lock_timeout=lock_timeout)
+    try:
+        return load_rollback(found)
+    except SqlSyntaxError as err:
+        raise UserError(f"rollback `{found.name}`: {err}") from None
+
+
+def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalog: Catalog) -> PlanDraft:
+    """Analyse a migration and its rollback for an environment; stores nothing."""
+    env = environment(config, env_name)
+    migration = read_migration(env, file_arg)
+    policy = config.policy
+    try:
+        parsed = parse_statements(migration.sql)
+    except SqlSyntaxError as err:
+        raise UserError(f"`{migration.name}`: {err}") from None
+    # what the bot's runner sets itself when it runs the file: the analysis says so where it matters
+    runner_settings = {
+        "lock_timeout": policy.execution.lock_timeout,
+        "statement_timeout": policy.execution.statement_timeout,
+    }
+    analysis = analyze_parsed(
+        parsed, catalog=catalog, policy=policy.complexity, runner_settings=runner_settings
+    )
+    rollback = _rollback_for(migration, parsed, catalog, policy.execution.lock_timeout)
+    rollback_analysis = (
+        analyze(rollback.sql, catalog=catalog, policy=policy.complexity)
+        if rollback.source == "file"
+        else None
+    )
+    return PlanDraft(
+        environment=env.name,
+        tier=env.tier,
+        migration=migration,
+        analysis=analysis,
+        rollback=rollback,
+        rollback_analysis=rollback_analysis,
+        requirement=policy.approvals.requirement(env.tier, analysis.complexity),
+    )
+
+
+def rollback_to_dict(rollback: Rollback) -> dict[str, object]:
+    return {
+        "source": rollback.source,
+        "path": rollback.path,
+        "steps": [
+            {
+                "statement_index": s.statement_index,
+                "sql": s.sql,
+                "irreversible_reason": s.irreversible_reason,
+                "outside": s.outside,
+            }
+            for s in rollback.steps
+        ],
+    }
+
+
+def rollback_from_dict(data: dict[str, Any], sql: str) -> Rollback:
+    return Rollback(
+        source=data["source"],
+        sql=sql,
+        steps=[RollbackStep(**step) for step in data["steps"]],
+        path=data.get("path"),
+    )
