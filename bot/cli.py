@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ def _slack_errors() -> tuple[type[Exception], ...]:
 def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from bot.config import load_bot_config, planning_only_config
     from bot.drafting import draft_plan, environment
-    from bot.report import render_json, render_markdown, render_text
+    from bot.report import json_pieces, render_markdown, render_text
     from bot.targets import open_catalog
 
     if args.config or settings.config_path:
@@ -59,12 +59,13 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     env = environment(config, args.env)
     with open_catalog(env) as catalog:
         draft = draft_plan(config, env.name, _file_arg(args.file), catalog=catalog)
-    renderers: dict[str, Callable[[], str]] = {
-        "text": lambda: render_text(draft, config.policy),
-        "markdown": lambda: render_markdown(draft, config.policy),
-        "json": lambda: render_json(draft),
+    renderers: dict[str, Callable[[], Iterable[str]]] = {
+        "text": lambda: [render_text(draft, config.policy)],
+        "markdown": lambda: [render_markdown(draft, config.policy)],
+        "json": lambda: json_pieces(draft),  # a 10 MB file's plan is 200 MB of JSON: never held whole
     }
-    sys.stdout.write(redact(renderers[args.format]()))  # CI logs are read by many: no passwords
+    for piece in renderers[args.format]():
+        sys.stdout.write(redact(piece))  # CI logs are read by many: no passwords
     if args.fail_on and draft.reaches(Level(args.fail_on)):
         print(f"migrate-bot: plan reaches --fail-on {args.fail_on}", file=sys.stderr)
         return EXIT_FAIL_ON

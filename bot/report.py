@@ -6,8 +6,9 @@ The line formatters here are shared with the Slack renderer so both say exactly 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from bot.drafting import PlanDraft, rollback_to_dict
@@ -228,8 +229,11 @@ def render_markdown(draft: PlanDraft, policy: Policy, meta: PlanMeta | None = No
     return "\n".join(out) + "\n"
 
 
-def plan_dict(draft: PlanDraft, meta: PlanMeta | None = None) -> dict[str, Any]:
-    """The machine-readable plan: what CI pipelines consume, and what tests compare across front ends."""
+def plan_dict(draft: PlanDraft, meta: PlanMeta | None = None, *, lazy: bool = False) -> dict[str, Any]:
+    """The machine-readable plan: what CI pipelines consume, and what tests compare across front ends.
+
+    ``lazy`` gives the lists that grow with the file as iterators, for ``json_pieces``.
+    """
     return {
         "plan_id": meta.plan_id if meta else None,
         "state": meta.state if meta else None,
@@ -238,18 +242,59 @@ def plan_dict(draft: PlanDraft, meta: PlanMeta | None = None) -> dict[str, Any]:
         "file": draft.migration.name,
         "sha256": draft.migration.sha256,
         "complexity": draft.analysis.complexity.value,
-        "analysis": draft.analysis.to_dict(),
+        "analysis": draft.analysis.to_dict(lazy=lazy),
         "rollback": {
-            **rollback_to_dict(draft.rollback),
+            **rollback_to_dict(draft.rollback, lazy=lazy),
             "sql": draft.rollback.sql,
             "sha256": draft.rollback_sha256,
             "complete": draft.rollback.complete,
         },
-        "rollback_analysis": draft.rollback_analysis.to_dict() if draft.rollback_analysis else None,
+        "rollback_analysis": draft.rollback_analysis.to_dict(lazy=lazy) if draft.rollback_analysis else None,
         "requirement": draft.requirement.model_dump(),
     }
 
 
+# no indent: json's C encoder only runs without one, and a 10,000-statement plan needs it
+_JSON = json.JSONEncoder(ensure_ascii=False)
+PIECE_CHARS = 1 << 20
+JSON_BATCH = 500  # list items encoded at once
+
+
+def json_pieces(draft: PlanDraft, meta: PlanMeta | None = None) -> Iterator[str]:
+    """The plan as JSON text (``plan_dict``, as ``json.dumps`` writes it) in pieces of about a megabyte,
+    each cut between two list items: a 10 MB migration's plan is 200 MB of JSON, which the CLI writes (and
+    redacts) piece by piece instead of holding it whole, with each item's dict made only when written."""
+    parts: list[str] = []
+    size = 0
+    for part in _json_parts(plan_dict(draft, meta, lazy=True)):
+        parts.append(part)
+        size += len(part)
+        if size >= PIECE_CHARS:
+            yield "".join(parts)
+            parts, size = [], 0
+    parts.append("\n")
+    yield "".join(parts)
+
+
+def _json_parts(value: object) -> Iterator[str]:
+    """``json.dumps(value)`` in parts: a dict key by key, an iterator (a lazy list) item by item, anything
+    else whole."""
+    if isinstance(value, dict):
+        yield "{"
+        for position, (key, item) in enumerate(value.items()):
+            yield f"{', ' if position else ''}{_JSON.encode(key)}: "
+            yield from _json_parts(item)
+        yield "}"
+    elif isinstance(value, Iterator):
+        yield "["
+        separator = ""
+        while batch := list(islice(value, JSON_BATCH)):  # one encoder call per batch: calls are costly
+            yield separator + _JSON.encode(batch)[1:-1]
+            separator = ", "
+        yield "]"
+    else:
+        yield _JSON.encode(value)
+
+
 def render_json(draft: PlanDraft, meta: PlanMeta | None = None) -> str:
-    # no indent: json's C encoder only runs without one, and a 10,000-statement plan needs it
-    return json.dumps(plan_dict(draft, meta), ensure_ascii=False) + "\n"
+    return "".join(json_pieces(draft, meta))

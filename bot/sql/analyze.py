@@ -6,7 +6,7 @@ The single entry point the planner, the CLI and the benchmark call. Per statemen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from pglast import parse_sql
@@ -54,22 +54,25 @@ class _Findings:
 
 
 def analyze_parsed(
-    parsed: list[ParsedStatement],
+    parsed: Iterable[ParsedStatement],
     *,
     catalog: Catalog,
     policy: ComplexityPolicy,
     runner_settings: Mapping[str, str] | None = None,
 ) -> Analysis:
-    """The analysis of statements already parsed (the planner parses once for analysis and rollback).
+    """The analysis of statements already parsed (the planner parses once for analysis and rollback), read
+    once, in order: each one's parse tree may go as soon as the next is read.
 
     ``runner_settings`` are the settings the bot's runner applies itself (``lock_timeout`` …), so that a
     hazard about a missing one can say whether it matters when the bot runs the file.
     """
     ctx = FileContext(catalog=catalog, policy=policy, runner_settings=dict(runner_settings or {}))
     found = _Findings()
+    statements: list[Statement] = []
     operations: list[Operation] = []
     existed: list[bool] = []  # per operation: did its table predate the file?
     for item in parsed:
+        statements.append(item.statement)
         found.hazards += enum_value_hazards(item.node, item.statement.index, ctx)
         for mapped in item.operations:
             op = with_catalog_facts(mapped, ctx)
@@ -84,7 +87,7 @@ def analyze_parsed(
     whole_file = restructuring_reason(groups, policy)
     all_reasons = list(found.reasons.values()) + ([whole_file] if whole_file else [])
     return Analysis(
-        statements=[p.statement for p in parsed],
+        statements=statements,
         operations=operations,
         hazards=found.hazards,
         complexity=Level.highest([r.level for r in all_reasons]),

@@ -6,6 +6,7 @@ rendered by any front end, and compared in tests.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -50,7 +51,7 @@ class LockLevel(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(LockLevel).index(self)
+        return _LOCK_RANK[self]
 
     @property
     def blocks_writes(self) -> bool:
@@ -60,6 +61,9 @@ class LockLevel(StrEnum):
     @classmethod
     def strongest(cls, locks: list[LockLevel]) -> LockLevel:
         return max(locks, key=lambda lk: lk.rank, default=cls.NONE)
+
+
+_LOCK_RANK = {lock: rank for rank, lock in enumerate(LockLevel)}
 
 
 class Kind(StrEnum):
@@ -161,7 +165,7 @@ class Code(StrEnum):
     UNRELATED_TABLES = "unrelated_tables"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One statement of a migration file, as written, with its 1-based line span."""
 
@@ -171,7 +175,7 @@ class Statement:
     end_line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operation:
     """What one statement does to the schema or data, and the lock it takes to do it.
 
@@ -199,7 +203,7 @@ class Operation:
         return {**own, **self.other_locks}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hazard:
     """A zero-downtime risk of one statement (or of the file as a whole when statement_index is None)."""
 
@@ -211,7 +215,7 @@ class Hazard:
     table: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ComplexityReason:
     """Why the migration is at least this complex: one line of the guide's matrix, applied."""
 
@@ -261,21 +265,18 @@ class Analysis:
     def worst_hazard(self) -> Level | None:
         return Level.highest([h.severity for h in self.hazards]) if self.hazards else None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; one level of copying is enough (the parts are flat), and much faster than asdict."""
+    def to_dict(self, *, lazy: bool = False) -> dict[str, Any]:
+        """JSON-ready. ``lazy`` gives the lists that grow with the file as iterators, for a writer that
+        streams them (``bot.report.json_pieces``): a 10 MB file's analysis is 150 MB of JSON."""
+        many: Callable[[Iterator[dict[str, Any]]], Any] = iter if lazy else list
         return {
-            "statements": [dict(vars(s)) for s in self.statements],
-            "operations": [
-                {
-                    **vars(o),
-                    "lock": o.lock.value,
-                    "other_locks": {t: m.value for t, m in o.other_locks.items()},
-                }
-                for o in self.operations
-            ],
-            "hazards": [{**vars(h), "severity": h.severity.value} for h in self.hazards],
+            "statements": many(map(flat_dict, self.statements)),
+            "operations": many(map(_operation_dict, self.operations)),
+            "hazards": many({**flat_dict(h), "severity": h.severity.value} for h in self.hazards),
             "complexity": self.complexity.value,
-            "complexity_reasons": [{**vars(r), "level": r.level.value} for r in self.complexity_reasons],
+            "complexity_reasons": many(
+                {**flat_dict(r), "level": r.level.value} for r in self.complexity_reasons
+            ),
             "target": dict(vars(self.target)),
             "tables": self.tables,
             "strongest_lock": self.strongest_lock.value,
@@ -308,6 +309,20 @@ class Analysis:
         )
 
 
+def flat_dict(record: Any) -> dict[str, Any]:
+    """A record of slots as a dict: one level of copying is enough (the parts are flat), and much faster
+    than ``dataclasses.asdict``."""
+    return {name: getattr(record, name) for name in record.__slots__}
+
+
+def _operation_dict(op: Operation) -> dict[str, Any]:
+    return {
+        **flat_dict(op),
+        "lock": op.lock.value,
+        "other_locks": {t: m.value for t, m in op.other_locks.items()},
+    }
+
+
 class SqlSyntaxError(ValueError):
     """The file is not valid PostgreSQL; line and column are 1-based."""
 
@@ -327,7 +342,7 @@ class UnreadableSql(SqlSyntaxError):
         self.args = (f"line {line}, column {column}: {message}",)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RollbackStep:
     """The inverse of one forward statement, or the reason there is none."""
 
