@@ -9,12 +9,16 @@ from bot.approvals import Approvals
 from bot.clock import Clock, system_clock
 from bot.config import BotConfig, Settings
 from bot.deps import Deps
+from bot.execution import jobs as execution_jobs
 from bot.execution.freeze import Freezes
 from bot.execution.rehearsing import Rehearsals
-from bot.execution.runner import Runner
+from bot.execution.runner import Order, Runner
 from bot.execution.schedule import Schedules
 from bot.group_cache import StoredGroups
 from bot.jobs import Jobs
+from bot.monitor.incidents import Incidents
+from bot.monitor.reading import EnvironmentReader
+from bot.monitor.window import Monitors
 from bot.outbox import Outbox
 from bot.planning import Planner
 from bot.redact import RedactingFilter
@@ -53,7 +57,17 @@ class Services:
     rehearsals: Rehearsals
     freezes: Freezes
     schedules: Schedules
+    incidents: Incidents
+    monitors: Monitors
     jobs: Jobs | None = None  # this process's scheduler, when it has one (``serve``'s workers)
+
+    def roll_back(self, order: Order) -> None:
+        """Carry out a rollback the bot decided (a window's trigger, an incident's button): a persistent
+        job of this process's scheduler when it has one, at once otherwise (the CLI, the demo)."""
+        if self.jobs is not None:
+            execution_jobs.submit(order, self.jobs)
+        else:
+            self.runner.execute(order)
 
 
 def build_services(
@@ -76,7 +90,9 @@ def build_services(
     roles = RoleDirectory(config.roles, group_members, clock=clock, cache=StoredGroups(db))
     deps = Deps(db, config, roles, Outbox(clock), clock)
     runner = Runner(deps)
-    return Services(
+    incidents = Incidents(deps, runner)
+    runner.watcher = monitors = Monitors(deps, incidents, EnvironmentReader().read)
+    services = Services(
         settings=settings,
         config=config,
         db=db,
@@ -89,4 +105,8 @@ def build_services(
         rehearsals=Rehearsals(deps, runner),
         freezes=Freezes(deps),
         schedules=Schedules(deps, runner),
+        incidents=incidents,
+        monitors=monitors,
     )
+    incidents.roll_back = services.roll_back
+    return services

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,14 +26,20 @@ from bot.clock import Clock, system_clock
 from bot.config import BotConfig, DeliveryConfig
 from bot.execution.rehearsal_report import rehearsal_line
 from bot.execution.report import step_line
-from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Notifier, Part, PlanView
+from bot.monitor import pagerduty
+from bot.monitor.report import monitor_line
+from bot.notifier import Choice, DeliveryDeferred, DeliveryFailed, MessageRef, Notifier, Part, PlanView
 from bot.outbox import Delivery, Kind
 from bot.redact import redact
 from bot.views import message_ref, plan_view
 from storage.db import Database
-from storage.models import OutboxRecord, PlanRecord, RehearsalRecord, StepRecord, aware
+from storage.models import MonitorRecord, OutboxRecord, PlanRecord, RehearsalRecord, StepRecord, aware
 
 log = logging.getLogger(__name__)
+# Rows that show the plan itself, so the plan is drawn to send them.
+DRAWN = frozenset({Kind.PLAN, Kind.PART, Kind.REDRAW, Kind.LINK})
+# Records whose line in the plan's thread is posted once, then redrawn.
+Line = StepRecord | RehearsalRecord | MonitorRecord
 
 # How often a deliverer with nothing due looks for rows other processes (the CLI) wrote.
 POLL_SECONDS = 0.5
@@ -118,10 +125,11 @@ class Deliverer:
         return [row for row in heads.values() if aware(row.not_before) <= now]
 
     def _load(self, row: OutboxRecord) -> _Loaded:
+        """The row's plan, and the plan drawn when the row shows it (drawing is the costly part)."""
         with self.db.session() as session:
             plan = session.get(PlanRecord, row.plan_id) if row.plan_id is not None else None
-            if plan is None:
-                return _Loaded(row, None, None)
+            if plan is None or Kind(row.kind) not in DRAWN:
+                return _Loaded(row, plan, None)
             return _Loaded(row, plan, plan_view(self.config, plan, approval_status(self.config, plan)))
 
     def _attempt(self, row: OutboxRecord) -> Delivery:
@@ -152,33 +160,58 @@ class Deliverer:
                 channel=payload["channel"], user=payload["user"], text=payload["text"]
             )
             return None
-        if plan is None or view is None:
+        if kind is Kind.CHANNEL:
+            self.notifier.post_message(channel=payload["channel"], text=payload["text"])
+            return None
+        if kind is Kind.PAGERDUTY:
+            pagerduty.trigger(payload["url"], payload["key_env"], payload["event"])
+            return None
+        if plan is None:
             raise DeliveryFailed("plan_not_found")
+        choices = [(Choice(c), v) for c, v in payload.get("choices", [])]
+        if kind is Kind.CHOICES and payload.get("to"):  # a page: straight to the person
+            self.notifier.post_choices(
+                channel=payload["to"], text=payload["text"], choices=choices, thread=None
+            )
+            return None
         ref = message_ref(plan)
         if kind is Kind.PLAN:
+            assert view is not None
             if ref is not None:  # posted already (a repost of a plan whose message exists)
                 return ref
             assert plan.channel_id is not None
             return self.notifier.post_plan(view, channel=plan.channel_id)
         if ref is None:
             raise _Blocked
-        if kind is Kind.PART:
-            self.notifier.post_part(view, ref, Part(payload["part"]))
-        elif kind is Kind.THREAD:
-            self.notifier.post_in_thread(ref, payload["text"])
-        elif kind is Kind.REDRAW:
-            self.notifier.update_plan(view, ref)
-        elif kind is Kind.LINK:
-            self.notifier.post_link(view, ref, channel=payload["channel"])
+        if kind is Kind.CHOICES:
+            self.notifier.post_choices(channel=ref.channel, text=payload["text"], choices=choices, thread=ref)
+        elif kind is Kind.MONITOR:
+            self._send_line(MonitorRecord, payload["monitor_id"], ref)
         elif kind is Kind.STEP:
             self._send_line(StepRecord, payload["step_id"], ref)
         elif kind is Kind.REHEARSAL:
             self._send_line(RehearsalRecord, payload["rehearsal_id"], ref)
+        elif kind is Kind.THREAD:
+            self.notifier.post_in_thread(ref, payload["text"])
+        else:
+            self._send_drawn(kind, payload, view, ref)
         return None
 
-    def _send_line(self, model: type[StepRecord | RehearsalRecord], record_id: int, ref: MessageRef) -> None:
-        """Post a step's or a rehearsal's line the first time, redraw it after; where it is, is stored at
-        once (a second post of the same line would be a double)."""
+    def _send_drawn(
+        self, kind: Kind, payload: dict[str, Any], view: PlanView | None, ref: MessageRef
+    ) -> None:
+        """What shows the plan itself: a part of it, its message redrawn, a pointer to it."""
+        assert view is not None
+        if kind is Kind.PART:
+            self.notifier.post_part(view, ref, Part(payload["part"]))
+        elif kind is Kind.REDRAW:
+            self.notifier.update_plan(view, ref)
+        elif kind is Kind.LINK:
+            self.notifier.post_link(view, ref, channel=payload["channel"])
+
+    def _send_line(self, model: type[Line], record_id: int, ref: MessageRef) -> None:
+        """Post a step's, a rehearsal's or a monitor's line the first time, redraw it after; where it
+        is, is stored at once (a second post of the same line would be a double)."""
         with self.db.session() as session:
             record = session.get(model, record_id)
             assert record is not None
@@ -249,5 +282,9 @@ class Deliverer:
                 )
 
 
-def _line(record: StepRecord | RehearsalRecord, now: datetime) -> str:
-    return step_line(record, now) if isinstance(record, StepRecord) else rehearsal_line(record, now)
+def _line(record: Line, now: datetime) -> str:
+    if isinstance(record, StepRecord):
+        return step_line(record, now)
+    if isinstance(record, RehearsalRecord):
+        return rehearsal_line(record, now)
+    return monitor_line(record, now)

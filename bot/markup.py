@@ -11,6 +11,7 @@ import html
 import re
 
 _MENTION = re.compile(r"<@([A-Z0-9]+)>")
+_GROUP_MENTION = re.compile(r"<!subteam\^([A-Z0-9]+)>")
 _QUOTED_MENTION = re.compile(r"&lt;@([A-Z0-9]+)&gt;")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 
@@ -18,6 +19,11 @@ _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
 def mention(user_id: str) -> str:
     """A user, named so Slack notifies them."""
     return f"<@{user_id}>"
+
+
+def mention_group(group_id: str) -> str:
+    """A Slack user group, named so its members are notified (a page to a rota)."""
+    return f"<!subteam^{group_id}>"
 
 
 def quote(text: str) -> str:
@@ -37,4 +43,5 @@ def quote_message(text: str) -> str:
 def plain(text: str) -> str:
     """The same text for a terminal: ``<@U123>`` as ``@U123``, ``*bold*`` as bold's words, entities as
     characters."""
-    return html.unescape(_BOLD.sub(r"\1", _MENTION.sub(r"@\1", text)))
+    mentions = _GROUP_MENTION.sub(r"@\1", _MENTION.sub(r"@\1", text))
+    return html.unescape(_BOLD.sub(r"\1", mentions))

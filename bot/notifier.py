@@ -7,6 +7,7 @@ to the message. ``DeliveryDeferred`` (rate limited, Slack or the network down) t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -41,6 +42,17 @@ class Part(StrEnum):
     MIGRATION = "migration"
     ROLLBACK = "rollback"
     CHECKLIST = "checklist"
+
+
+class Choice(StrEnum):
+    """What a person can answer to a message that asks (an incident's page, a question in a thread); each
+    front end draws its own control for it. The value carried with it says about what."""
+
+    ACKNOWLEDGE = "acknowledge"
+    ROLL_BACK = "roll_back"
+    RESOLVE = "resolve"
+    CONTINUE = "continue"  # a window that cannot tell: keep watching
+    TICK = "tick"  # an item of the post-migration checklist is done
 
 
 class DeliveryDeferred(Exception):
@@ -83,6 +95,13 @@ class Notifier(Protocol):
 
     def update_line(self, line: MessageRef, text: str) -> None:
         """Redraw such a line."""
+        ...
+
+    def post_choices(
+        self, *, channel: str, text: str, choices: Sequence[tuple[Choice, str]], thread: MessageRef | None
+    ) -> MessageRef:
+        """A message that asks: ``choices`` are (choice, value) pairs; ``channel`` may be a user's id (a
+        direct message); ``thread`` puts it in a plan's thread."""
         ...
 
     def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
@@ -142,6 +161,14 @@ class ConsoleNotifier:
 
     def update_line(self, line: MessageRef, text: str) -> None:
         self._say(f"  ↻ {text}")
+
+    def post_choices(
+        self, *, channel: str, text: str, choices: Sequence[tuple[Choice, str]], thread: MessageRef | None
+    ) -> MessageRef:
+        self._count += 1
+        where = "  ↳ " if thread else f"  (to {channel}) "
+        self._say(where + text + " [" + " | ".join(c.value.replace("_", " ") for c, _ in choices) + "]")
+        return MessageRef(channel=channel, ts=str(self._count))
 
     def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
         self._say(f"  → {channel}: the plan is posted in {ref.channel}")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.clock import Clock, system_clock
-from bot.notifier import Part
+from bot.notifier import Choice, Part
 from bot.redact import redact_value
 from storage.db import Database
 from storage.models import OutboxRecord, PlanRecord
@@ -34,6 +34,9 @@ class Kind(StrEnum):
     EPHEMERAL = "ephemeral"  # a note only one person sees
     STEP = "step"  # a step's line in the plan's thread, posted then redrawn from the step's state
     REHEARSAL = "rehearsal"  # a rehearsal's line in the plan's thread, posted then redrawn as it goes
+    MONITOR = "monitor"  # the monitor window's live message in the plan's thread, redrawn as it samples
+    CHOICES = "choices"  # a message that asks (buttons): in the plan's thread, or to one person directly
+    PAGERDUTY = "pagerduty"  # an Events API v2 trigger for an incident
     CHANNEL = "channel"  # a message to a channel, not about one plan's thread (a freeze, a notice)
 
 
@@ -126,6 +129,34 @@ class Outbox:
     def rehearsal(self, session: Session, plan: PlanRecord, rehearsal_id: int) -> list[int]:
         """Post or redraw a rehearsal's line, like a step's."""
         return self._line(session, plan, Kind.REHEARSAL, {"rehearsal_id": rehearsal_id})
+
+    def monitor(self, session: Session, plan: PlanRecord, monitor_id: int) -> list[int]:
+        """Post or redraw the window's live message, like a step's line."""
+        return self._line(session, plan, Kind.MONITOR, {"monitor_id": monitor_id})
+
+    def choices(
+        self,
+        session: Session,
+        plan: PlanRecord,
+        text: str,
+        choices: Sequence[tuple[Choice, str]],
+        *,
+        to: str | None = None,
+    ) -> list[int]:
+        """A message that asks, in the plan's thread, or to user ``to`` directly (a page)."""
+        payload = {"text": text, "choices": [[c.value, v] for c, v in choices], "to": to}
+        if to is not None:
+            return [self._add(session, Kind.CHOICES, f"dm:{to}", plan_id=plan.id, payload=payload)]
+        if plan.channel_id is None:
+            return []
+        return [self._add(session, Kind.CHOICES, plan_stream(plan.id), plan_id=plan.id, payload=payload)]
+
+    def pagerduty(
+        self, session: Session, plan: PlanRecord, event: dict[str, Any], *, key_env: str, url: str
+    ) -> int:
+        """A PagerDuty event; the routing key is read from ``key_env`` when it is sent, never stored."""
+        payload = {"event": event, "key_env": key_env, "url": url}
+        return self._add(session, Kind.PAGERDUTY, "pagerduty", plan_id=plan.id, payload=payload)
 
     def _line(self, session: Session, plan: PlanRecord, kind: Kind, payload: dict[str, int]) -> list[int]:
         if plan.channel_id is None:

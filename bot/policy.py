@@ -146,10 +146,14 @@ class RollbackTriggers(_Model):
 
 
 class MonitorPolicy(_Model):
-    window_minutes: float = Field(gt=0)
+    window_minutes: float = Field(ge=0)  # 0: no window; a run ends completed
     interval_seconds: float = Field(gt=0)
     normal_error_rate_pct: float = Field(ge=0, le=100)
     rollback_triggers: RollbackTriggers
+    breach_samples: int = Field(ge=1)  # consecutive bad samples before a rule counts as broken
+    inconclusive_samples: int = Field(ge=1)  # consecutive unknown samples before a human is asked
+    redraw_every_samples: int = Field(ge=1)  # the live message is redrawn this often (and on news)
+    reminder_hours: list[float]  # the post-migration checklist's reminders, after the window opened
 
 
 class Severity(_Model):
@@ -188,6 +192,7 @@ class Policy(_Model):
     severities: dict[Literal["P0", "P1", "P2", "P3"], Severity]
     escalation: EscalationPolicy
     checklist: dict[str, list[str]]
+    post_checklist: dict[str, list[str]]
 
     @model_validator(mode="after")
     def _all_severities(self) -> Policy:

@@ -113,3 +113,17 @@ class RoleDirectory:
         if config is None:
             return False
         return user_id in config.users or any(user_id in self._members(g) for g in config.groups)
+
+    def people(self, role: str) -> tuple[list[str], list[str]]:
+        """Who to page for ``role``: its users and the members of its groups that can be read, and the
+        groups themselves (mentioned, so a page still reaches a rota whose members cannot be read)."""
+        config = self._roles.get(role)
+        if config is None:
+            return [], []
+        users = list(config.users)
+        for group in config.groups:
+            try:
+                users += sorted(self._members(group))
+            except RoleLookupError as err:
+                log.warning("paging %s: %s", role, err)
+        return list(dict.fromkeys(users)), list(config.groups)

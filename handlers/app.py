@@ -16,7 +16,7 @@ from slack_bolt import Ack, App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 
 from bot.config import BotConfig, Settings
-from handlers import commands, reviews, runs
+from handlers import commands, incidents, reviews, runs
 from handlers.errors import ack_error
 from handlers.worker import Pools
 
@@ -64,6 +64,7 @@ def build_app(settings: Settings, config: BotConfig, pools: Pools, client: WebCl
     commands.register(app)
     reviews.register(app)
     runs.register(app)
+    incidents.register(app)
     fallbacks: list[Any] = [app.action, app.view, app.command, app.shortcut, app.options]
     for surface in fallbacks:
         surface(ANYTHING)(acknowledge)

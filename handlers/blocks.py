@@ -6,11 +6,12 @@ Slack's limits here, and the thread carries the full SQL.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.approvals import Slot
 from bot.markup import mention, quote
-from bot.notifier import PlanView
+from bot.notifier import Choice, PlanView
 from bot.report import (
     LEVEL_ICON,
     approval_lines,
@@ -24,7 +25,7 @@ from bot.report import (
 )
 from bot.states import PlanState
 from handlers.blockkit import truncate
-from handlers.ids import Modal, ModalInput, PlanAction, PlanBlock
+from handlers.ids import IncidentAction, Modal, ModalInput, PlanAction, PlanBlock
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -128,25 +129,29 @@ def approvals_section(view: PlanView) -> Block:
     return section(PlanBlock.APPROVALS, "Approvals", lines, escaped=True)
 
 
+def button(
+    action: str, value: str, text: str, style: str | None = None, confirm: Block | None = None
+) -> Block:
+    element: Block = {"type": "button", "action_id": action, "value": value, "text": plain(text)}
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
 def plan_buttons(plan_id: int) -> Block:
     """Approve, Request changes, Reject, Rehearse: who may press them is decided on the server, per
     click."""
     value = str(plan_id)
-
-    def button(action: PlanAction, text: str, style: str | None = None) -> dict[str, Any]:
-        element = {"type": "button", "action_id": action, "value": value, "text": plain(text)}
-        if style:
-            element["style"] = style
-        return element
-
     return {
         "type": "actions",
         "block_id": PlanBlock.ACTIONS,
         "elements": [
-            button(PlanAction.APPROVE, "Approve", "primary"),
-            button(PlanAction.REQUEST_CHANGES, "Request changes"),
-            button(PlanAction.REJECT, "Reject", "danger"),
-            button(PlanAction.REHEARSE, "Rehearse"),
+            button(PlanAction.APPROVE, value, "Approve", "primary"),
+            button(PlanAction.REQUEST_CHANGES, value, "Request changes"),
+            button(PlanAction.REJECT, value, "Reject", "danger"),
+            button(PlanAction.REHEARSE, value, "Rehearse"),
         ],
     }
 
@@ -185,20 +190,15 @@ def run_buttons(plan_id: int, state: PlanState) -> Block | None:
     actions = RUN_BUTTONS.get(state)
     if not actions:
         return None
-    elements = []
-    for action in actions:
-        text, style = RUN_LABELS[action]
-        element: dict[str, Any] = {
-            "type": "button",
-            "action_id": action,
-            "value": str(plan_id),
-            "text": plain(text),
-        }
-        if style:
-            element["style"] = style
-        if action is PlanAction.RESTORE:
-            element["confirm"] = RESTORE_CONFIRM
-        elements.append(element)
+    elements = [
+        button(
+            action,
+            str(plan_id),
+            *RUN_LABELS[action],
+            RESTORE_CONFIRM if action is PlanAction.RESTORE else None,
+        )
+        for action in actions
+    ]
     return {"type": "actions", "block_id": PlanBlock.ACTIONS, "elements": elements}
 
 
@@ -347,3 +347,35 @@ rollback, approvals) and post the plan here, with Approve / Request changes / Re
 def help_blocks(extra: str | None = None) -> list[Block]:
     text = f"{extra}\n\n{HELP_TEXT}" if extra else HELP_TEXT
     return [{"type": "section", "text": mrkdwn(text)}]
+
+
+# A page's or a question's buttons: the domain's choices as Slack controls.
+CHOICE_BUTTONS: dict[Choice, tuple[IncidentAction, str, str | None]] = {
+    Choice.ACKNOWLEDGE: (IncidentAction.ACKNOWLEDGE, "Acknowledge", "primary"),
+    Choice.ROLL_BACK: (IncidentAction.ROLL_BACK, "Roll back", "danger"),
+    Choice.RESOLVE: (IncidentAction.RESOLVE, "Resolve", None),
+    Choice.CONTINUE: (IncidentAction.CONTINUE, "Continue watching", "primary"),
+    Choice.TICK: (IncidentAction.TICK, "Done", None),
+}
+ROLL_BACK_CONFIRM = {
+    "title": {"type": "plain_text", "text": "Roll back the migration?"},
+    "text": {"type": "mrkdwn", "text": "The plan's rollback runs on the target now."},
+    "confirm": {"type": "plain_text", "text": "Roll back"},
+    "deny": {"type": "plain_text", "text": "Cancel"},
+    "style": "danger",
+}
+
+
+def choice_blocks(text: str, choices: Sequence[tuple[Choice, str]]) -> list[Block]:
+    """A message that asks: its text, then one button per choice (the value says about what)."""
+    elements = []
+    for choice, value in choices:
+        action, label, style = CHOICE_BUTTONS[choice]
+        if choice is Choice.TICK:  # one per item: its number in the text (value: plan:section:item)
+            label = f"{label} {int(value.rsplit(':', 1)[1]) + 1}"
+        confirm = ROLL_BACK_CONFIRM if choice is Choice.ROLL_BACK else None
+        elements.append(button(action, value, label, style, confirm))
+    blocks: list[Block] = [{"type": "section", "text": mrkdwn(text)}]
+    if elements:
+        blocks.append({"type": "actions", "elements": elements})
+    return blocks

@@ -24,6 +24,7 @@ from bot.views import message_ref, plan_view
 from handlers.blocks import help_blocks, list_text, status_text
 from handlers.errors import replies_errors
 from handlers.followup import by_response, follow_up
+from handlers.incidents import incident_command_job
 from handlers.runs import run_command_job
 from handlers.slack_notifier import SlackNotifier
 from handlers.worker import Pools, Worker
@@ -39,6 +40,7 @@ USAGE: dict[str, tuple[int, int | None, str]] = {
     "abort": (1, 1, "`/migrate abort <plan id>`"),
     "rollback": (2, None, "`/migrate rollback <plan id> <reason>`"),
     "restore": (1, 1, "`/migrate restore <plan id>`"),
+    "incident": (3, None, "`/migrate incident <plan id> <P0|P1|P2|P3> <what is wrong…>`"),
     "freeze": (2, None, "`/migrate freeze <environment> <reason>`"),
     "unfreeze": (1, 1, "`/migrate unfreeze <environment>`"),
     "schedule": (2, 2, "`/migrate schedule <plan id> <2026-11-28T02:00|next-window|cancel>`"),
@@ -188,6 +190,7 @@ JOBS: dict[str, Callable[..., None]] = {
     "status": status_job,
     "list": list_job,
     "repost": repost_job,
+    "incident": incident_command_job,
 }
 
 

@@ -31,6 +31,16 @@ class PlanAction(StrEnum):
     REHEARSE = "plan-rehearse"
 
 
+class IncidentAction(StrEnum):
+    """Buttons of a page or a question; each carries the incident id (a tick: the plan id and the item)."""
+
+    ACKNOWLEDGE = "incident-acknowledge"
+    ROLL_BACK = "incident-roll-back"
+    RESOLVE = "incident-resolve"
+    CONTINUE = "incident-continue"
+    TICK = "checklist-tick"
+
+
 class Modal(StrEnum):
     """Modal callback ids; private_metadata carries the plan id."""
 

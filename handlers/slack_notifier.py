@@ -6,6 +6,7 @@ every failure is sorted for the deliverer: a rate limit or an outage is tried ag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -13,12 +14,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.markup import quote
-from bot.notifier import DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
+from bot.notifier import Choice, DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
 from bot.redact import redact, redact_value
 from bot.report import title
 from bot.roles import GroupMembers
 from handlers.blockkit import BlockKitError, validate_message
-from handlers.blocks import checklist_text, code_block, plan_blocks, plan_fallback_text
+from handlers.blocks import checklist_text, choice_blocks, code_block, plan_blocks, plan_fallback_text
 
 ROLLBACK_TITLES = {
     "file": "Rollback SQL (found beside the migration)",
@@ -146,6 +147,17 @@ class SlackNotifier:
         except BlockKitError as err:
             raise _classified(err) from err
         self._call("chat.update", channel=line.channel, ts=line.ts, text=text)
+
+    def post_choices(
+        self, *, channel: str, text: str, choices: Sequence[tuple[Choice, str]], thread: MessageRef | None
+    ) -> MessageRef:
+        resp = self._post(
+            channel=channel,
+            text=text,
+            blocks=choice_blocks(text, choices),
+            thread_ts=thread.ts if thread else None,
+        )
+        return MessageRef(channel=resp["channel"], ts=resp["ts"])
 
     def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
         link = self.permalink(ref)

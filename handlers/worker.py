@@ -19,6 +19,7 @@ from bot.delivery import Deliverer
 from bot.execution import jobs as execution_jobs
 from bot.jobs import Jobs
 from bot.leader import LeaderLoop
+from bot.monitor.loop import MonitorLoop
 from bot.outbox import TOPIC
 from bot.workers import Priority, ProcessPool, ThreadPool, WorkPool
 from handlers.slack_notifier import SlackNotifier, make_client, slack_group_members
@@ -56,7 +57,8 @@ class Pools:
 
 
 class Runtime:
-    """What runs beside the jobs: the outbox's deliverer and the scheduled jobs, on the leader only."""
+    """What runs beside the jobs: the outbox's deliverer, the scheduled jobs and the monitor's watch, on
+    the leader only."""
 
     def __init__(self, services: Services) -> None:
         settings = services.settings
@@ -76,6 +78,7 @@ class Runtime:
         self.loop = LeaderLoop(
             deliverer=self.deliverer,
             jobs=self.jobs,
+            watch=MonitorLoop(services.monitors, services.incidents),
             leadership=self.leadership,
             on_becoming_leader=self._took_over,
         )

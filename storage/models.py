@@ -288,3 +288,99 @@ Index(
     sqlite_where=RehearsalRecord.state.in_(REHEARSAL_UNDER_WAY),
     postgresql_where=RehearsalRecord.state.in_(REHEARSAL_UNDER_WAY),
 )
+
+
+class MonitorRecord(Base):
+    """The window after a plan's apply: its baseline, where it stands, and when it samples next. One per
+    plan; every field a restarted leader needs to resume it is here."""
+
+    __tablename__ = "monitors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(20))  # bot.monitor.window.WindowState
+    baseline: Mapped[dict[str, Any]] = mapped_column(default=dict)  # metric -> {value, detail}
+    # running counts the rules need: consecutive bad samples per rule, consecutive unknown ones
+    streaks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the latest sample, for the live message
+    worst: Mapped[dict[str, Any]] = mapped_column(default=dict)  # metric -> worst value seen
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    decision: Mapped[str | None] = mapped_column(Text)  # how it ended, or what it is waiting for
+    message_ts: Mapped[str | None] = mapped_column(String(50))  # its live message in the plan's thread
+    opened_at: Mapped[datetime | None]  # when apply succeeded: the window runs from here
+    early_until: Mapped[datetime | None]  # the automatic-rollback part of the window
+    ends_at: Mapped[datetime | None]
+    next_sample_at: Mapped[datetime | None]
+    # the post-migration checklist's reminders: [{"section", "at", "sent"}], and the next one's time
+    reminders: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    next_reminder_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class SampleRecord(Base):
+    """One reading of every source and signal, and what the rules made of it."""
+
+    __tablename__ = "monitor_samples"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    monitor_id: Mapped[int] = mapped_column(ForeignKey("monitors.id"), index=True)
+    taken_at: Mapped[datetime]
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)  # metric -> value or None (unknown)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # metric -> what was read, redacted
+    verdict: Mapped[str] = mapped_column(String(20))  # ok, bad, unknown
+    rules: Mapped[list[str]] = mapped_column(JSON, default=list)  # the rules it broke, in words
+
+
+class IncidentRecord(Base):
+    """Something people must answer: a breach with its severity, a window that cannot tell (no data),
+    or one opened by hand. Escalation reads and advances ``level`` and the deadlines, each change committed
+    before its pings are owed, so a restart fires a missed ping once."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # breach, inconclusive, manual
+    severity: Mapped[str | None] = mapped_column(String(2))  # P0-P3; None: a question, not a breach
+    state: Mapped[str] = mapped_column(String(20))  # open, acknowledged, resolved
+    reason: Mapped[str] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(100))
+    level: Mapped[int] = mapped_column(Integer, default=0)  # the escalation chain's level paged last
+    paging_since: Mapped[datetime | None]  # its first page: the chain's delays count from it
+    next_ping_at: Mapped[datetime | None]  # the next page (escalation or a repeat) while unacknowledged
+    response_due_at: Mapped[datetime | None]  # the severity's response time
+    decision_due_at: Mapped[datetime | None]  # the severity's rollback decision time
+    decision_asked: Mapped[bool] = mapped_column(Boolean, default=False)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+    acknowledged_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(100))
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PageRecord(Base):
+    """One page: a level of the chain (or all of them) told of an incident, and why."""
+
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(50))
+    users: Mapped[list[str]] = mapped_column(JSON, default=list)
+    why: Mapped[str] = mapped_column(String(30))  # opened, escalated, repeat, response_due, decision_due
+    at: Mapped[datetime]
+
+
+# An incident's states until it is resolved; one is unresolved per plan (a worse breach raises its severity).
+INCIDENT_UNRESOLVED = ("open", "acknowledged")
+Index(
+    "uq_incidents_unresolved",
+    IncidentRecord.plan_id,
+    unique=True,
+    sqlite_where=IncidentRecord.state.in_(INCIDENT_UNRESOLVED),
+    postgresql_where=IncidentRecord.state.in_(INCIDENT_UNRESOLVED),
+)

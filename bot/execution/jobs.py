@@ -11,9 +11,9 @@ def execute(plan_id: int, steps: list[str], operator: str, reason: str | None) -
     services().runner.execute(order_from_args(plan_id, steps, operator, reason))
 
 
-def submit(order: Order) -> None:
+def submit(order: Order, scheduler: Jobs | None = None) -> None:
     """Queue ``order`` as a persistent job of this process's scheduler (run now, by the leader)."""
-    _scheduler().add(execute, job_id=f"run-plan-{order.plan_id}", args=order.to_args())
+    (scheduler or _scheduler()).add(execute, job_id=f"run-plan-{order.plan_id}", args=order.to_args())
 
 
 def rehearse(rehearsal_id: int) -> None:

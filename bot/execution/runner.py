@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from sqlalchemy import select
@@ -60,6 +60,8 @@ RUNNABLE = frozenset({S.APPROVED, S.RUNNING, S.FAILED})
 # Plan states holding their environment's target: no other plan runs there meanwhile.
 BUSY = frozenset({S.RUNNING, S.ROLLING_BACK})
 # Steps whose failure means the migration on the target is not what was approved: roll back at once.
+# How long a rollback waits for the step holding the target (a run told to stop after it) to end.
+ROLLBACK_LOCK_WAIT_SECONDS = 600
 ROLL_BACK_ON_FAILURE = frozenset({StepKind.APPLY, StepKind.VERIFY, StepKind.INTEGRITY_CHECKS})
 
 
@@ -85,7 +87,23 @@ def target_lock_key(environment: str) -> int:
     return target_key(f"migrate-bot run {environment}")
 
 
+class Watcher(Protocol):
+    """What watches a run from apply on (the monitor window): told before apply, after it, and when a
+    rollback starts; asked whether a finished run is still watched."""
+
+    def before_apply(self, plan_id: int) -> None: ...
+
+    def applied(self, plan_id: int) -> None: ...
+
+    def watching(self, plan_id: int) -> bool: ...
+
+    def stopped(self, plan_id: int, why: str) -> None: ...
+
+
 class Runner(Service):
+    # Set once the services are wired (the watcher needs the runner to roll back).
+    watcher: Watcher | None = None
+
     # --- who may, and what is left --------------------------------------------------------------------
 
     def runner_roles(self, plan: PlanRecord) -> list[str]:
@@ -308,13 +326,26 @@ class Runner(Service):
             raise UserError(f"cannot reach the target of {env}") from None
         with conn:
             key = target_lock_key(env)
-            if not conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]:
+            if not self._locked(conn, key, wait=order.steps == (StepKind.ROLLBACK,)):
                 self._note(order.plan_id, "another run holds this target's lock; nothing was started")
                 raise InvalidState(f"another run holds the target of {env}; try again when it is done")
             try:
                 yield
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    @staticmethod
+    def _locked(conn: psycopg.Connection, key: int, *, wait: bool) -> bool:
+        """Take the target's lock; a rollback waits (up to ROLLBACK_LOCK_WAIT_SECONDS) for the step that
+        holds it to end, since it must happen, where a run gives up at once."""
+        if not wait:
+            return bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{ROLLBACK_LOCK_WAIT_SECONDS}s",))
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        except psycopg.errors.LockNotAvailable:
+            return False
+        return True
 
     def _move(
         self,
@@ -370,6 +401,8 @@ class Runner(Service):
     ) -> StepFailed | None:
         """One step, start to finish, each end committed before it is announced; its failure, if any."""
         step = self._start(order, kind)
+        if kind is StepKind.APPLY and self.watcher:
+            self.watcher.before_apply(order.plan_id)  # the baseline, before anything changes
         try:
             output, summary = RUN[kind](self._context(order, step, dsn, cancelled or (lambda: False)))
         except StepFailed as failure:
@@ -377,6 +410,8 @@ class Runner(Service):
             self._finish(step, StepState.FAILED, committed, failure.message)
             return failure
         self._finish(step, StepState.DONE, {**output, "summary": summary}, None)
+        if kind is StepKind.APPLY and self.watcher:
+            self.watcher.applied(order.plan_id)
         return None
 
     def _next_hint(self, plan: PlanRecord) -> str:
@@ -625,6 +660,8 @@ class Runner(Service):
                 message=f"rolling back: {reason}",
                 data={"reason": reason, "committed": list(committed)},
             )
+        if self.watcher:
+            self.watcher.stopped(order.plan_id, f"rolled back: {reason}")
         failure = self._perform(order, StepKind.ROLLBACK, dsn)
         if failure is not None:
             with self.db.session() as session:
@@ -666,12 +703,25 @@ class Runner(Service):
             )
 
     def _after_steps(self, plan_id: int) -> PlanState:
+        watched = self.watcher is not None and self.watcher.watching(plan_id)
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
             if self.remaining(session, plan):
                 self.outbox.thread(session, plan, f"⏸️ Paused. {self._next_hint(plan)}")
                 self.outbox.redraw(session, plan)
                 return PlanState(plan.state)
+            if watched:
+                return self._move(
+                    session,
+                    plan,
+                    S.MONITORING,
+                    actor="bot",
+                    kind="monitoring",
+                    message="every step of the procedure is done; the monitor window runs",
+                    news=f"🏁 Every step of plan #{plan.id} passed; its monitor window watches on. "
+                    f"{mention(plan.author)}",
+                    data={"procedure": plan.procedure},
+                )
             return self._move(
                 session,
                 plan,

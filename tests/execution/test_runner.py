@@ -114,7 +114,7 @@ def test_the_standard_procedure_runs_every_step_and_records_the_migration(
     services: Services, target_dsn: str
 ) -> None:
     plan_id = approved(services, "054_add_message_bookmarks.sql", "production")
-    assert run_all(services, plan_id) is PlanState.COMPLETED
+    assert run_all(services, plan_id) is PlanState.MONITORING  # the hour after it is watched
     assert step_states(services, plan_id) == [
         (kind, StepState.DONE.value)
         for kind in [
@@ -136,8 +136,9 @@ def test_the_standard_procedure_runs_every_step_and_records_the_migration(
         assert steps["apply"].output["committed"] and steps["apply"].output["timings"]
         kinds = [e.kind for e in session.scalars(select(EventRecord).where(EventRecord.plan_id == plan_id))]
         step_lines = session.scalars(select(OutboxRecord).where(OutboxRecord.kind == "step")).all()
-    assert "run_started" in kinds and kinds[-1] == "completed" and len(step_lines) >= 8
-    with pytest.raises(InvalidState, match="is completed"):
+    assert "run_started" in kinds and "monitor_opened" in kinds and len(step_lines) >= 8
+    assert kinds.index("monitor_baseline") < kinds.index("monitor_opened")
+    with pytest.raises(InvalidState, match="is monitoring"):
         services.runner.order_run(plan_id, user="ops", operator=True)
 
 
@@ -181,7 +182,7 @@ def test_a_failed_rollback_is_repaired_by_restoring_the_backup(
     with psycopg.connect(target_dsn) as conn:
         before = conn.execute("SELECT * FROM nchat.nchat_channels ORDER BY 1").fetchall()
     plan_id = approved(services, "081_wipe.sql")
-    assert run_all(services, plan_id) is PlanState.COMPLETED, errors(services, plan_id)
+    assert run_all(services, plan_id) is PlanState.MONITORING, errors(services, plan_id)
     rollback = services.runner.order_rollback(plan_id, user="ops", reason="names are wrong", operator=True)
     assert services.runner.execute(rollback) is PlanState.ROLLBACK_FAILED
     assert "drops and recreates every object" in services.runner.restore_warning(plan_id)

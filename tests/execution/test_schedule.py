@@ -226,9 +226,9 @@ def test_a_scheduled_run_fires_at_its_time_and_runs_the_remaining_steps(
         assert session.scalar(select(StepRecord.id)) is None  # nothing ran when it was scheduled
     record = settled(services, jobs, plan_id)
     assert datetime.now(UTC) >= fires_at
-    assert (record.state, record.outcome) == (ScheduleState.DONE, f"ran: plan #{plan_id} is completed")
+    assert (record.state, record.outcome) == (ScheduleState.DONE, f"ran: plan #{plan_id} is monitoring")
     with services.db.session() as session:
-        assert get_plan(session, plan_id).state == PlanState.COMPLETED
+        assert get_plan(session, plan_id).state == PlanState.MONITORING
         steps = services.runner.steps(session, plan_id)
     assert [s.step for s in steps] == ["backup", "verify_backup", "apply", "verify", "integrity_checks"]
     assert all(s.state == StepState.DONE and s.operator == "U0TL" for s in steps)

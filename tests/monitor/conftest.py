@@ -5,8 +5,8 @@ that goes silent once connected.
   100 ms: ``app.set_errors(0.08)``, ``app.set_latency(0.3)``, ``app.set_health(503, {...})``,
   ``app.set_traffic(0)``, ``app.stop_reporting()``; ``app.health_url``;
 - ``prometheus``: the server (one per test session and worker), ``prometheus.url`` for a source's config,
-  ``prometheus.wait_near(ERROR_RATIO, 0.08, tolerance=0.005)`` to wait until a change shows (a [5s] window
-  follows in ~5-6 s: wait, do not sleep). Tests share the session's application: after ``app``'s reset,
+  ``prometheus.wait_near(ERROR_RATIO, 0.08, tolerance=0.003)`` to wait until a change shows (a [5s] window
+  follows in 4-5 s: wait, do not sleep). Tests share the session's application: after ``app``'s reset,
   Prometheus still answers the previous test's values for a window's length;
 - ``silent_target``: a DSN of the test database through a relay that never answers a statement containing
   SILENT (connected, then silent: what psycopg waits on forever).

@@ -70,7 +70,7 @@ def test_a_plan_runs_from_its_buttons_and_rolls_back_from_a_command(
 
     bot.click(PlanAction.RUN_ALL, plan_id, user="U0TL", response="run")
     assert "queued" in bot.fake.wait_for_response("run")[0]["text"]
-    wait_state(bot, plan_id, PlanState.COMPLETED)
+    wait_state(bot, plan_id, PlanState.MONITORING)  # the hour after apply is watched
     assert ledger.applied(target_dsn, file_name=FILE) is not None
     bot.fake.wait_until(
         lambda: any(
@@ -80,16 +80,30 @@ def test_a_plan_runs_from_its_buttons_and_rolls_back_from_a_command(
         10,
         "the plan's checklist ticked by the backup's evidence",
     )
+    posted = bot.fake.wait_until(
+        lambda: [t for t in texts(bot, "chat.postMessage") if "its monitor window watches on" in t],
+        10,
+        "the author told the run is over",
+    )
+    assert f"<@{AUTHOR}>" in posted[0]
     posted = texts(bot, "chat.postMessage")
-    assert any(t.startswith("✅ *Backup*") or "*Backup*" in t for t in posted)
+    assert any("*Backup*" in t for t in posted)
+    assert any("*Monitor*" in t and "of 60 min" in t for t in posted)  # the window's live line
     assert any("done in" in t for t in texts(bot, "chat.update"))  # the step lines were redrawn
-    assert any("🏁 Plan #1 is done" in t and f"<@{AUTHOR}>" in t for t in posted)
 
     bot.command("freeze production big sale today", user="U0TL", response="freeze")
     assert "is frozen" in bot.fake.wait_for_response("freeze")[0]["text"]
+    bot.fake.wait_until(  # announced in the channel too, for those who did not type it
+        lambda: any("production is frozen" in t for t in texts(bot, "chat.postMessage")), 10, "the freeze"
+    )
     bot.command(f"rollback {plan_id} bookmarks break the app", user="U0TL", response="rollback")
     assert "queued" in bot.fake.wait_for_response("rollback")[0]["text"]  # a freeze stops runs, not rollbacks
     wait_state(bot, plan_id, PlanState.ROLLED_BACK)
+    bot.fake.wait_until(
+        lambda: any("*Monitor*" in t and "rolled back" in t for t in texts(bot, "chat.update")),
+        10,
+        "the window's line stopped by the rollback",
+    )
     with psycopg.connect(target_dsn) as conn:
         assert conn.execute("SELECT to_regclass('nchat.nchat_message_bookmarks')").fetchone() == (None,)
     assert ledger.applied(target_dsn, file_name=FILE) is None
