@@ -206,12 +206,20 @@ class ServeProcess:
         """A button on the plan's message, which exists only once the plan was posted."""
         plan = self.store.plan(plan_id)
         assert plan and plan["message_ts"], f"plan #{plan_id} has no message to click on: {plan}"
+        return self.press(
+            action_id, str(plan_id), user=user, channel=CHANNEL, ts=plan["message_ts"], response=response
+        )
+
+    def press(
+        self, action_id: str, value: str, *, user: str, channel: str, ts: str, response: str = "click"
+    ) -> tuple[int, str]:
+        """Any button: one of a message posted in ``channel`` at ``ts`` (a page in a direct message …)."""
         body = block_actions_body(
             user_id=user,
             action_id=action_id,
-            value=str(plan_id),
-            channel_id=CHANNEL,
-            message_ts=plan["message_ts"],
+            value=value,
+            channel_id=channel,
+            message_ts=ts,
             response_url=self.fake.response_url(response),
         )
         return self.send(body)
