@@ -36,6 +36,15 @@ class PlanView:
     policy: Policy
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file for a plan's thread (a timeline export): its name, bytes and title."""
+
+    name: str
+    content: bytes
+    title: str
+
+
 class Part(StrEnum):
     """The pieces of a plan posted in its thread after the plan itself."""
 
@@ -120,6 +129,10 @@ class Notifier(Protocol):
         """A link to a posted message, or None when it cannot be had now."""
         ...
 
+    def upload_file(self, ref: MessageRef, files: Sequence[Attachment], *, text: str) -> None:
+        """Files in the plan's thread, shared together under ``text``."""
+        ...
+
 
 class ConsoleNotifier:
     """Prints what the bot would post, secrets masked; the demo and the CLI use it."""
@@ -181,3 +194,6 @@ class ConsoleNotifier:
 
     def permalink(self, ref: MessageRef) -> str | None:
         return None
+
+    def upload_file(self, ref: MessageRef, files: Sequence[Attachment], *, text: str) -> None:
+        self._say(f"  ↳ {text}: " + ", ".join(f"{f.name} ({len(f.content):,} bytes)" for f in files))
