@@ -373,6 +373,18 @@ def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.export import Format
+    from bot.export.command import chosen_plans, export_timelines
+
+    services = _services(args, settings)
+    plans = chosen_plans(services.db, plan=args.plan, every=args.all, since=args.since, until=args.until)
+    fmt = Format(args.format)
+    for path in export_timelines(db=services.db, config=services.config, plans=plans, fmt=fmt, out=args.out):
+        print(path)
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import configure_logging
     from bot.config import load_bot_config
@@ -523,6 +535,17 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", parents=[common], help="open plans (awaiting approval or approved)")
     listing.add_argument("--channel", help="only plans posted in this Slack channel id")
     listing.set_defaults(func=_cmd_list, opens_store=True)
+
+    timeline = sub.add_parser(
+        "timeline", parents=[common], help="export a plan's timeline: a report with its chart, JSON, CSV"
+    )
+    timeline.add_argument("plan", nargs="?", help="plan id (or --all)")
+    timeline.add_argument("--all", action="store_true", help="every plan with an event in --since … --until")
+    timeline.add_argument("--since", help="with --all: from this date or time (UTC unless it says)")
+    timeline.add_argument("--until", help="with --all: before this date or time (default: now)")
+    timeline.add_argument("--format", choices=["md", "json", "csv", "png"], default="md")
+    timeline.add_argument("--out", type=Path, default=Path("."), help="folder to write into (default: here)")
+    timeline.set_defaults(func=_cmd_timeline, opens_store=True)
 
     sub.add_parser(
         "serve", parents=[common], help="run the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)"
