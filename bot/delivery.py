@@ -26,6 +26,8 @@ from bot.clock import Clock, system_clock
 from bot.config import BotConfig, DeliveryConfig
 from bot.execution.rehearsal_report import rehearsal_line
 from bot.execution.report import step_line
+from bot.export import Format, export_files, gather
+from bot.markup import mention
 from bot.monitor import pagerduty
 from bot.monitor.report import monitor_line
 from bot.notifier import Choice, DeliveryDeferred, DeliveryFailed, MessageRef, Notifier, Part, PlanView
@@ -193,6 +195,8 @@ class Deliverer:
             self._send_line(RehearsalRecord, payload["rehearsal_id"], ref)
         elif kind is Kind.THREAD:
             self.notifier.post_in_thread(ref, payload["text"])
+        elif kind is Kind.FILE:
+            self._send_file(plan, payload, ref)
         else:
             self._send_drawn(kind, payload, view, ref)
         return None
@@ -208,6 +212,14 @@ class Deliverer:
             self.notifier.update_plan(view, ref)
         elif kind is Kind.LINK:
             self.notifier.post_link(view, ref, channel=payload["channel"])
+
+    def _send_file(self, plan: PlanRecord, payload: dict[str, Any], ref: MessageRef) -> None:
+        """A timeline export, drawn now from what the store holds, in the plan's thread."""
+        fmt = Format(payload["format"])
+        with self.db.session() as session:
+            story = gather(session, plan.id, self.config)
+        text = f"📎 Timeline of plan #{plan.id} ({fmt.value}), asked for by {mention(payload['by'])}"
+        self.notifier.upload_file(ref, export_files(story, fmt), text=text)
 
     def _send_line(self, model: type[Line], record_id: int, ref: MessageRef) -> None:
         """Post a step's, a rehearsal's or a monitor's line the first time, redraw it after; where it

@@ -38,6 +38,7 @@ class Kind(StrEnum):
     CHOICES = "choices"  # a message that asks (buttons): in the plan's thread, or to one person directly
     PAGERDUTY = "pagerduty"  # an Events API v2 trigger for an incident
     CHANNEL = "channel"  # a message to a channel, not about one plan's thread (a freeze, a notice)
+    FILE = "file"  # a timeline export uploaded to the plan's thread, drawn from the store when sent
 
 
 class Delivery(StrEnum):
@@ -158,20 +159,35 @@ class Outbox:
         payload = {"event": event, "key_env": key_env, "url": url}
         return self._add(session, Kind.PAGERDUTY, "pagerduty", plan_id=plan.id, payload=payload)
 
+    def file(self, session: Session, plan: PlanRecord, fmt: str, *, by: str) -> list[int]:
+        """A timeline export of ``fmt`` for the plan's thread. Only its name is stored: it is drawn when
+        sent (an hour's samples make megabytes of JSON), from what the store holds then; one waiting
+        covers another of the same format."""
+        if plan.channel_id is None:
+            return []
+        for row in self._waiting(session, plan, Kind.FILE):
+            if row.payload["format"] == fmt:
+                return [row.id]
+        payload = {"format": fmt, "by": by}
+        return [self._add(session, Kind.FILE, plan_stream(plan.id), plan_id=plan.id, payload=payload)]
+
     def _line(self, session: Session, plan: PlanRecord, kind: Kind, payload: dict[str, int]) -> list[int]:
         if plan.channel_id is None:
             return []
-        waiting = session.scalars(
+        for row in self._waiting(session, plan, kind):
+            if row.payload == payload:
+                return [row.id]
+        return [self._add(session, kind, plan_stream(plan.id), plan_id=plan.id, payload=payload)]
+
+    def _waiting(self, session: Session, plan: PlanRecord, kind: Kind) -> Sequence[OutboxRecord]:
+        """The plan's rows of ``kind`` not sent yet: one may cover a new one."""
+        return session.scalars(
             select(OutboxRecord).where(
                 OutboxRecord.stream == plan_stream(plan.id),
                 OutboxRecord.kind == kind.value,
                 OutboxRecord.state == Delivery.PENDING.value,
             )
         ).all()
-        for row in waiting:
-            if row.payload == payload:
-                return [row.id]
-        return [self._add(session, kind, plan_stream(plan.id), plan_id=plan.id, payload=payload)]
 
     def channel(self, session: Session, channel: str, text: str, *, plan_id: int | None = None) -> list[int]:
         return [

@@ -341,6 +341,7 @@ rollback, approvals) and post the plan here, with Approve / Request changes / Re
 • `/migrate rollback <plan> <reason>`: undo what a run applied
 • `/migrate restore <plan>`: what restoring the run's backup overwrites, after a failed rollback
 • `/migrate repost <plan>`: send again what Slack refused for a plan (after inviting the bot, say)
+• `/migrate timeline <plan> [md|json|csv|png]`: its timeline (report and chart, JSON, CSV) in its thread
 • `/migrate help`: this message"""
 
 

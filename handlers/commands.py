@@ -27,6 +27,7 @@ from handlers.followup import by_response, follow_up
 from handlers.incidents import incident_command_job
 from handlers.runs import run_command_job
 from handlers.slack_notifier import SlackNotifier
+from handlers.timeline import timeline_command_job
 from handlers.worker import Pools, Worker
 
 # verb -> (fewest and most arguments (None: any number), usage)
@@ -44,6 +45,7 @@ USAGE: dict[str, tuple[int, int | None, str]] = {
     "freeze": (2, None, "`/migrate freeze <environment> <reason>`"),
     "unfreeze": (1, 1, "`/migrate unfreeze <environment>`"),
     "schedule": (2, 2, "`/migrate schedule <plan id> <2026-11-28T02:00|next-window|cancel>`"),
+    "timeline": (1, 2, "`/migrate timeline <plan id> [md|json|csv|png]`"),
 }
 # Longest argument worth reading: a file name or an environment.
 MAX_ARGUMENT = 500
@@ -191,6 +193,7 @@ JOBS: dict[str, Callable[..., None]] = {
     "list": list_job,
     "repost": repost_job,
     "incident": incident_command_job,
+    "timeline": timeline_command_job,
 }
 
 

@@ -14,7 +14,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.markup import quote
-from bot.notifier import Choice, DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
+from bot.notifier import Attachment, Choice, DeliveryDeferred, DeliveryFailed, MessageRef, Part, PlanView
 from bot.redact import redact, redact_value
 from bot.report import title
 from bot.roles import GroupMembers
@@ -173,6 +173,17 @@ class SlackNotifier:
 
     def post_message(self, *, channel: str, text: str) -> None:
         self._post(channel=channel, text=text)
+
+    def upload_file(self, ref: MessageRef, files: Sequence[Attachment], *, text: str) -> None:
+        """files_upload_v2: an upload URL per file, the bytes posted to it, then one completion that
+        shares them all in the thread (``channel_id`` and ``thread_ts``) under ``text``."""
+        uploads = [{"filename": f.name, "content": f.content, "title": redact(f.title)} for f in files]
+        try:
+            self.client.files_upload_v2(
+                file_uploads=uploads, channel=ref.channel, thread_ts=ref.ts, initial_comment=redact(text)
+            )
+        except Exception as err:
+            raise _classified(err) from err
 
     def permalink(self, ref: MessageRef) -> str | None:
         try:

@@ -78,6 +78,19 @@ class Call:
 
 
 @dataclass(frozen=True)
+class SharedFile:
+    """A file shared by ``files.completeUploadExternal``: its bytes as uploaded, and where it went."""
+
+    id: str
+    filename: str
+    title: str | None
+    content: bytes
+    channel_id: str | None
+    thread_ts: str | None
+    initial_comment: str | None
+
+
+@dataclass(frozen=True)
 class _Outage:
     methods: frozenset[str]
     kind: str
@@ -94,6 +107,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.responses: list[tuple[str, dict[str, Any]]] = []
         self.uploads: dict[str, bytes] = {}
+        self.files: list[SharedFile] = []  # shared, in order
+        self._upload_urls: dict[str, str] = {}  # file id -> its filename
         self.invalid_payloads: list[str] = []
         self.group_members: dict[str, list[str]] = {}
         self.stalled: list[Call] = []
@@ -213,6 +228,10 @@ class FakeSlack:
         return self._wait_count(
             lambda: self.delivered(method), count, timeout, f"{count} delivered call(s) of {method}"
         )
+
+    def wait_for_files(self, count: int = 1, timeout: float = 10) -> list[SharedFile]:
+        """Wait until ``count`` files are shared (``files.completeUploadExternal`` accepted them)."""
+        return self._wait_count(lambda: list(self.files), count, timeout, f"{count} shared file(s)")
 
     def wait_for_stalled(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
         """Wait until ``count`` calls of ``method`` are held by ``stall``."""
@@ -360,14 +379,41 @@ class FakeSlack:
         return {"channel": {"id": args["channel"], "name": "migrations"}}
 
     def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not str(args["length"]).isdigit() or int(args["length"]) < 1:
+            raise _SlackError("invalid_arguments")
         file_id = f"F{next(self._ts):08d}"
+        with self._changed:
+            self._upload_urls[file_id] = str(args["filename"])
         return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
 
+    def _upload(self, file_id: str, raw: bytes) -> tuple[int, str]:
+        """The bytes POSTed to an upload URL: Slack answers ``OK - <length>`` in plain text."""
+        with self._changed:
+            if file_id not in self._upload_urls:
+                return 404, "Not Found"
+            self.uploads[file_id] = raw
+        return 200, f"OK - {len(raw)}"
+
     def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Shares the uploaded files; in a thread only with its channel, as Slack requires."""
         files = _json_arg(args["files"])
-        missing = [f["id"] for f in files if f["id"] not in self.uploads]
-        if missing:
-            raise _SlackError("file_not_found")
+        if args.get("thread_ts") and not args.get("channel_id"):
+            raise _SlackError("invalid_arguments")
+        with self._changed:
+            if any(f["id"] not in self.uploads for f in files):
+                raise _SlackError("file_not_found")
+            for f in files:
+                shared = SharedFile(
+                    f["id"],
+                    self._upload_urls[f["id"]],
+                    f.get("title"),
+                    self.uploads[f["id"]],
+                    args.get("channel_id"),
+                    args.get("thread_ts"),
+                    args.get("initial_comment"),
+                )
+                self.files.append(shared)
+            self._changed.notify_all()
         return {"files": [{"id": f["id"], "title": f.get("title")} for f in files]}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -379,7 +425,8 @@ class FakeSlack:
 
             def _send(self, status: int, headers: dict[str, str], body: dict[str, Any] | str) -> None:
                 if isinstance(body, str):
-                    data, content_type = body.encode(), "text/html; charset=utf-8"
+                    kind = "html" if body.startswith("<") else "plain"
+                    data, content_type = body.encode(), f"text/{kind}; charset=utf-8"
                 else:
                     data, content_type = json.dumps(body).encode(), "application/json; charset=utf-8"
                 self.send_response(status)
@@ -394,8 +441,8 @@ class FakeSlack:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if self.path.startswith("/upload/"):
-                    fake.uploads[self.path.removeprefix("/upload/")] = raw
-                    self._send(200, {}, {"ok": True})
+                    status, said = fake._upload(self.path.removeprefix("/upload/"), raw)
+                    self._send(status, {}, said)
                     return
                 body = _decode(raw, headers.get("content-type", ""))
                 if self.path.startswith("/response/"):
