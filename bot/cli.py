@@ -402,7 +402,7 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from bot.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    return run_demo(keep=args.keep, timeline_out=args.timeline_out)
 
 
 class _Version(argparse.Action):
@@ -554,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", parents=[common], help="plan every example migration against an embedded PostgreSQL"
     )
     demo.add_argument("--keep", action="store_true", help="leave the embedded server's data directory")
+    demo.add_argument(
+        "--timeline-out", type=Path, help="folder for the run's timeline export (.migrate-bot/timeline)"
+    )
     demo.set_defaults(func=_cmd_demo, opens_store=True)
     return parser
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import psycopg
 
 from bot.app import Services, build_services
-from bot.config import Settings, load_config
+from bot.config import DEFAULT_STATE_DIR, Settings, load_config
 from bot.delivery import Deliverer
+from bot.demo_window import DemoClock, start_app, walk_window, write_example
 from bot.embedded import create_database, start_server
 from bot.errors import UserError
 from bot.execution.rehearsing import REHEARSABLE
@@ -40,6 +41,8 @@ FAILED_REHEARSAL = "061_drop_legacy_field.sql"
 # The plan the demo approves and runs, step by step, on the embedded database, then rolls back.
 RUN_WALK = "054_add_message_bookmarks.sql"
 DEMO_PEER = "UDEMOPEER"  # a colleague for the peer review: anyone but the author
+# Where the run's timeline export goes unless told (``--timeline-out docs`` made the README's example).
+TIMELINE_OUT = Path(DEFAULT_STATE_DIR) / "timeline"
 
 
 def example_migrations(migrations_dir: Path) -> list[Path]:
@@ -101,25 +104,25 @@ def walk_rehearsal(
     say(f"Rehearsal #{record.id} {record.state}; plan #{plan_id} is {PlanState(plan.state).label}")
 
 
-def walk_run(services: Services, deliverer: Deliverer, plan_id: int, say: Callable[[str], None]) -> None:
-    """Run the approved plan's procedure on the embedded database, then roll it back, printing what
-    Slack would show in the plan's thread."""
+def walk_run(services: Services, deliverer: Deliverer, plan_id: int, say: Callable[[str], None]) -> bool:
+    """Run the approved plan's procedure on the embedded database, printing what Slack would show in
+    the plan's thread; whether its monitor window is open now."""
     plan, _ = services.approvals.status(plan_id)
     if PlanState(plan.state) is not PlanState.APPROVED:
         say(f"\nPlan #{plan_id} is {PlanState(plan.state).label} already (an earlier demo run ran it)")
-        return
+        return False
     runner = services.runner
     operator = services.config.roles["technical_lead"].users[0]
     say(f"\nRunning plan #{plan_id} ({plan.file_name}) on the embedded database, every step:")
     state = runner.execute(runner.order_run(plan_id, user=operator, what="all"))
     deliverer.deliver_due()
-    say(f"Plan #{plan_id} is {state.label}. Rolling it back, as if the error rate had jumped:")
-    state = runner.execute(runner.order_rollback(plan_id, user=operator, reason="demo: error rate doubled"))
-    deliverer.deliver_due()
     say(f"Plan #{plan_id} is {state.label}")
+    return state is PlanState.MONITORING
 
 
-def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -> int:  # type: ignore[no-untyped-def]
+def run_demo(  # type: ignore[no-untyped-def]
+    *, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout, timeline_out: Path | None = None
+) -> int:
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
@@ -130,6 +133,7 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
     dsn = create_database(admin_dsn, "nself_demo")
     started = time.monotonic()
     counts = load_example_schema(dsn, examples)
+    start_app(dsn)
     say(
         f"Loaded the example schema in {time.monotonic() - started:.1f}s: "
         + ", ".join(f"{t} {n:,} rows" for t, n in counts.items())
@@ -137,8 +141,9 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
 
     os.environ[DEMO_DSN_ENV] = dsn
     config = load_config(examples / "demo-config.yaml")
-    services = build_services(settings, config)
-    deliverer = Deliverer(db=services.db, config=config, notifier=ConsoleNotifier(write=say))
+    clock = DemoClock()
+    services = build_services(settings, config, clock=clock)
+    deliverer = Deliverer(db=services.db, config=config, notifier=ConsoleNotifier(write=say), clock=clock)
     env = config.environment(DEMO_ENVIRONMENT if DEMO_ENVIRONMENT in config.environments else None)
     summary = []
     plan_ids = {}
@@ -165,7 +170,9 @@ def run_demo(*, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout) -
     walk_rehearsal(services, deliverer, plan_ids[APPROVAL_WALK], say)
     walk_rehearsal(services, deliverer, plan_ids[FAILED_REHEARSAL], say)
     walk_approvals(services, deliverer, plan_ids[RUN_WALK], say)
-    walk_run(services, deliverer, plan_ids[RUN_WALK], say)
+    if walk_run(services, deliverer, plan_ids[RUN_WALK], say):
+        walk_window(services, deliverer, clock, plan_ids[RUN_WALK], dsn, say)
+    write_example(services, plan_ids[RUN_WALK], timeline_out or TIMELINE_OUT, say)
     if keep:
         say(f"Embedded server left running; data in {data_dir}; DSN {dsn}")
     return 0

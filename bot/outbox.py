@@ -160,9 +160,9 @@ class Outbox:
         return self._add(session, Kind.PAGERDUTY, "pagerduty", plan_id=plan.id, payload=payload)
 
     def file(self, session: Session, plan: PlanRecord, fmt: str, *, by: str) -> list[int]:
-        """A timeline export of ``fmt`` for the plan's thread. Only its name is stored: it is drawn when
-        sent (an hour's samples make megabytes of JSON), from what the store holds then; one waiting
-        covers another of the same format."""
+        """A timeline export of ``fmt`` for the plan's thread. Only its format is stored: it is drawn
+        when sent, from what the store holds then (3,600 samples make 1.5 MB of JSON, too much for a
+        row of the outbox); one waiting covers another of the same format."""
         if plan.channel_id is None:
             return []
         for row in self._waiting(session, plan, Kind.FILE):

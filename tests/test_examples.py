@@ -146,7 +146,11 @@ def test_the_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/state.db"}
     env.pop("MIGRATE_BOT_CONFIG", None)
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo"], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-m", "bot.cli", "demo", "--timeline-out", str(tmp_path / "timeline")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("Plan #") >= len(EXPECTED)
@@ -154,3 +158,8 @@ def test_the_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     assert "✅ Apply the migration" in result.stdout and "Plan #1 is rolled back" in result.stdout
     assert re.search(r"Rehearsal #1 passed; plan #\d+ is approved", result.stdout)  # the High plan's gate
     assert "column nchat.nchat_users.legacy_field is missing" in result.stdout  # 061's rollback cannot
+    # the run's window: a P2 breach pages on-call, who acknowledges; the lead rolls back; its export
+    assert "P2 incident #1 on plan #1" in result.stdout and "acknowledged incident #1" in result.stdout
+    report = (tmp_path / "timeline" / "example-timeline.md").read_text()
+    assert "| Outcome | rolled back |" in report and "](example-timeline.png)" in report
+    assert (tmp_path / "timeline" / "example-timeline.png").read_bytes().startswith(b"\x89PNG")
