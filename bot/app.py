@@ -91,7 +91,9 @@ def build_services(
     deps = Deps(db, config, roles, Outbox(clock), clock)
     runner = Runner(deps)
     incidents = Incidents(deps, runner)
-    runner.watcher = monitors = Monitors(deps, incidents, EnvironmentReader().read)
+    # windows on one environment sample within half an interval of each other: one read serves them
+    reader = EnvironmentReader(fresh_seconds=config.policy.monitor.interval_seconds / 2)
+    runner.watcher = monitors = Monitors(deps, incidents, reader.read)
     services = Services(
         settings=settings,
         config=config,

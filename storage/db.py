@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,11 +18,12 @@ from storage.models import STAMPED_ON_INSERT, STAMPED_ON_UPDATE
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, reads_only: bool = False) -> Engine:
     """An engine for the bot's store; SQLite gets its directory, foreign keys and WAL.
 
     SQLite transactions start with BEGIN IMMEDIATE: two clicks deciding the same plan then queue for the
-    write lock instead of both reading a stale plan (PostgreSQL sessions lock the plan row instead).
+    write lock instead of both reading a stale plan (PostgreSQL sessions lock the plan row instead). An
+    engine for ``reads_only`` begins plainly: WAL lets its readers run beside the one writer.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -38,8 +40,8 @@ def make_engine(url: str) -> Engine:
             dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
@@ -72,9 +74,20 @@ class Database:
         self.clock = clock
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite's readers on an engine of their own (but in memory, where it would be another database)
+        database = self.engine.url.database
+        own = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        self._readings = sessionmaker(
+            make_engine(url, reads_only=True) if own else self.engine, expire_on_commit=False
+        )
         self._listeners: dict[str, list[Callable[[], None]]] = defaultdict(list)
         event.listen(self._sessions, "after_commit", self._after_commit)
         event.listen(self._sessions, "before_flush", self._stamp)
+        event.listen(self._readings, "before_flush", self._stamp)
+        # SQLite has one writer, and a transaction waiting for it polls, sleeping up to 100 ms a time: this
+        # process's writers queue here instead and start the moment the last one commits
+        sqlite = self.engine.dialect.name == "sqlite"
+        self._writer: AbstractContextManager[object] = threading.RLock() if sqlite else nullcontext()
 
     def upgrade(self) -> None:
         upgrade(self.engine)
@@ -88,6 +101,8 @@ class Database:
 
     def _stamp(self, session: Session, _context: object, _instances: object) -> None:
         """Date new rows (and touch updated ones) with this store's clock."""
+        if session.info.get("reading"):
+            raise RuntimeError("a reading session may not change the store")
         now = self.clock()
         for obj in session.new:
             for name in STAMPED_ON_INSERT:
@@ -104,13 +119,26 @@ class Database:
                 callback()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        session = self._sessions()
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads, never waiting for a writer: what polls ask many times a second (what
+        is due). It is rolled back at the end; a change made in it is an error, not lost quietly."""
+        session = self._readings()
+        session.info["reading"] = True
         try:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
         finally:
+            session.rollback()
             session.close()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._writer:
+            session = self._sessions()
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                session.close()

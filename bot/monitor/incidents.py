@@ -224,7 +224,7 @@ class Incidents(Service):
     def due(self) -> list[int]:
         """Incidents with a page or a decision due now."""
         now = self.clock()
-        with self.db.session() as session:
+        with self.db.reading() as session:
             query = select(IncidentRecord.id).where(
                 IncidentRecord.state.in_(INCIDENT_UNRESOLVED),
                 or_(

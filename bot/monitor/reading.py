@@ -1,13 +1,17 @@
 """Reading an environment whole: its configured sources and its database's signals, as one sample.
 
 Readers are kept per environment: each source bounds the reads stuck on a silent server to one, which
-only holds if the same source object is asked every time.
+only holds if the same source object is asked every time. Windows open on the same environment (a train of
+migrations on one database) share a read: one that finished less than ``fresh_seconds`` ago is the answer,
+and while one is under way the others wait for it rather than asking the same servers again.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import EnvironmentConfig
@@ -15,22 +19,37 @@ from bot.monitor.signals import DatabaseSignals
 from bot.monitor.sources import Sample, Source, build_sources
 
 
+@dataclass
+class _Environment:
+    sources: dict[str, Source]
+    signals: DatabaseSignals
+    lock: threading.Lock
+    read_at: float = float("-inf")  # monotonic
+    samples: dict[str, Sample] | None = None
+
+
 class EnvironmentReader:
-    def __init__(self) -> None:
+    def __init__(self, fresh_seconds: float = 0) -> None:
+        self.fresh_seconds = fresh_seconds
         self._lock = threading.Lock()
-        self._built: dict[str, tuple[dict[str, Source], DatabaseSignals]] = {}
+        self._built: dict[str, _Environment] = {}
 
     def read(self, env: EnvironmentConfig, now: datetime) -> dict[str, Sample]:
         """Every source, then every signal; each read is bounded by its own deadline."""
-        sources, signals = self._for(env)
-        found = {metric: source.read(now) for metric, source in sources.items()}
-        return found | signals.read(now)
+        built = self._for(env)
+        with built.lock:
+            if built.samples is not None and time.monotonic() - built.read_at < self.fresh_seconds:
+                return dict(built.samples)
+            found = {metric: source.read(now) for metric, source in built.sources.items()}
+            built.samples, built.read_at = found | built.signals.read(now), time.monotonic()
+            return dict(built.samples)
 
-    def _for(self, env: EnvironmentConfig) -> tuple[dict[str, Source], DatabaseSignals]:
+    def _for(self, env: EnvironmentConfig) -> _Environment:
         with self._lock:
             if env.name not in self._built:
-                self._built[env.name] = (
+                self._built[env.name] = _Environment(
                     build_sources(env, os.environ),
                     DatabaseSignals(env.dsn(os.environ), dsn_env=env.dsn_env),
+                    threading.Lock(),
                 )
             return self._built[env.name]

@@ -32,7 +32,7 @@ from bot.monitor.sources import Sample
 from bot.notifier import Choice
 from bot.plans import environment, get_plan, transition
 from bot.states import PlanState
-from storage.models import MonitorRecord, SampleRecord, aware
+from storage.models import MonitorRecord, PlanRecord, SampleRecord, aware
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class Monitors(Service):
     def due(self) -> list[int]:
         """Windows whose next sample is due, and held ones whose incident may have been resolved."""
         now = self.clock()
-        with self.db.session() as session:
+        with self.db.reading() as session:
             sampling = select(MonitorRecord.id).where(
                 MonitorRecord.state == WindowState.WATCHING.value, MonitorRecord.next_sample_at <= now
             )
@@ -150,17 +150,27 @@ class Monitors(Service):
     def tick(self, monitor_id: int) -> Judgement | None:
         """Send a reminder that is due; take the sample that is due, judge it, store it, and do what it
         calls for."""
-        self._remind(monitor_id)
-        with self.db.session() as session:
-            record = session.get(MonitorRecord, monitor_id)
-            if record is None:
-                return None
-            if record.state == WindowState.HELD.value:
-                self._settle(session, record)
-                return None
-            if record.state != WindowState.WATCHING.value or not _passed(record.next_sample_at, self.clock()):
-                return None
-            env = environment(self.config, get_plan(session, record.plan_id).environment)
+        with self.db.reading() as session:  # the poll's question, asked many times a second: no write lock
+            found = session.execute(
+                select(MonitorRecord.state, MonitorRecord.next_sample_at, MonitorRecord.next_reminder_at)
+                .add_columns(PlanRecord.environment)
+                .join(PlanRecord, PlanRecord.id == MonitorRecord.plan_id)
+                .where(MonitorRecord.id == monitor_id)
+            ).first()
+        if found is None:
+            return None
+        state, next_sample_at, next_reminder_at, env_name = found
+        env = environment(self.config, env_name)
+        if _passed(next_reminder_at, self.clock()):
+            self._remind(monitor_id, env)
+        if state == WindowState.HELD.value:
+            with self.db.session() as session:
+                record = session.get(MonitorRecord, monitor_id)
+                if record is not None and record.state == WindowState.HELD.value:
+                    self._settle(session, record)
+            return None
+        if state != WindowState.WATCHING.value or not _passed(next_sample_at, self.clock()):
+            return None
         samples = self.reader(env, self.clock())
         with self.db.session() as session:
             record = session.get(MonitorRecord, monitor_id)
@@ -238,13 +248,8 @@ class Monitors(Service):
             self.outbox.monitor(session, get_plan(session, record.plan_id), record.id)
         return judgement, broken, ask
 
-    def _remind(self, monitor_id: int) -> None:
+    def _remind(self, monitor_id: int, env: EnvironmentConfig) -> None:
         """The post-migration checklist's reminders that are due, each once, with what is measured now."""
-        with self.db.session() as session:
-            record = session.get(MonitorRecord, monitor_id)
-            if record is None or not _passed(record.next_reminder_at, self.clock()):
-                return
-            env = environment(self.config, get_plan(session, record.plan_id).environment)
         now_read = self.reader(env, self.clock())
         policy = self.config.policy
         with self.db.session() as session:
