@@ -24,10 +24,12 @@ from bot.sql.model import Level
 from bot.states import PlanState
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
     from slack_sdk import WebClient
 
     from bot.app import Services
     from bot.config import RoleConfig, Settings
+    from bot.delivery import Deliverer
 
 EXIT_FAIL_ON = 1
 EXIT_USAGE = 2
@@ -177,24 +179,28 @@ def _deliver(services: Services, plan_id: int) -> str:
     settings = services.settings
     if settings.slack_bot_token is None:
         return "Slack will be told when `migrate-bot serve` runs (no SLACK_BOT_TOKEN here)"
-    from bot.delivery import Deliverer
     from bot.plans import get_plan
-    from handlers.slack_notifier import SlackNotifier, make_client
     from storage.leader import Leadership
 
     leadership = Leadership(services.db.engine)
     if not leadership.acquire():
         return "the running `migrate-bot serve` tells Slack"
     try:
-        client = make_client(
-            settings.slack_bot_token.get_secret_value(), settings.slack_api_url, retries=False
-        )
-        Deliverer(db=services.db, config=services.config, notifier=SlackNotifier(client)).deliver_due(plan_id)
+        _slack_deliverer(services, settings.slack_bot_token).deliver_due(plan_id)
     finally:
         leadership.release()
     with services.db.session() as session:
         problems = services.outbox.problems(session, get_plan(session, plan_id))
     return "Slack is told" if not problems else plain("; ".join(problems))
+
+
+def _slack_deliverer(services: Services, token: SecretStr) -> Deliverer:
+    """A deliverer of the outbox to Slack, without retries of its own (the outbox retries)."""
+    from bot.delivery import Deliverer
+    from handlers.slack_notifier import SlackNotifier, make_client
+
+    client = make_client(token.get_secret_value(), services.settings.slack_api_url, retries=False)
+    return Deliverer(db=services.db, config=services.config, notifier=SlackNotifier(client))
 
 
 def _cmd_approve(args: argparse.Namespace, settings: Settings) -> int:
@@ -373,6 +379,53 @@ def _cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _cmd_incident(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.monitor.incidents import IncidentKind
+
+    services = _services(args, settings)
+    incident_id = services.incidents.open(
+        args.plan,
+        kind=IncidentKind.MANUAL,
+        severity=args.severity,
+        reason=args.reason,
+        actor=args.operator,
+        operator=True,
+    )
+    print(f"incident #{incident_id} ({args.severity}) is open on plan #{args.plan}")
+    _print_run(services, int(args.plan))
+    print(_deliver(services, int(args.plan)), file=sys.stderr)
+    return 0
+
+
+def _cmd_answer(args: argparse.Namespace, settings: Settings) -> int:
+    """``acknowledge`` and ``resolve``: an incident answered from the CLI, as its buttons do."""
+    services = _services(args, settings)
+    if args.answer == "acknowledge":
+        record = services.incidents.acknowledge(args.incident, user=args.operator, operator=True)
+    else:
+        record = services.incidents.resolve(
+            args.incident, user=args.operator, resolution=args.resolution, operator=True
+        )
+    print(f"incident #{record.id} on plan #{record.plan_id} is {record.state}")
+    print(_deliver(services, record.plan_id), file=sys.stderr)
+    return 0
+
+
+def _cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.monitor.foreground import watch
+
+    services = _services(args, settings)
+    plan_id = int(args.plan.lstrip("#")) if args.plan else None
+    token = settings.slack_bot_token
+    deliver = _slack_deliverer(services, token).deliver_due if token is not None else None
+    if not watch(services, plan_id, echo=lambda line: print(plain(line), flush=True), deliver=deliver):
+        print("the running `migrate-bot serve` watches the windows", file=sys.stderr)
+        return 0
+    if plan_id is not None:
+        _print_run(services, plan_id)
+    return 0
+
+
 def _cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
     from bot.export import Format
     from bot.export.command import chosen_plans, export_timelines
@@ -535,6 +588,29 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", parents=[common], help="open plans (awaiting approval or approved)")
     listing.add_argument("--channel", help="only plans posted in this Slack channel id")
     listing.set_defaults(func=_cmd_list, opens_store=True)
+
+    incident = sub.add_parser(
+        "incident", parents=[common], help="open an incident on a plan that ran (paged as its severity says)"
+    )
+    incident.add_argument("plan", help="plan id")
+    incident.add_argument("--severity", required=True, type=str.upper, choices=["P0", "P1", "P2", "P3"])
+    incident.add_argument("--reason", required=True, help="what is wrong")
+    incident.add_argument("--operator", required=True, help="who opens it")
+    incident.set_defaults(func=_cmd_incident, opens_store=True)
+    for answer, says in (("acknowledge", "someone is on it: the chain stops"), ("resolve", "close it")):
+        answering = sub.add_parser(answer, parents=[common], help=f"an incident: {says}")
+        answering.add_argument("incident", help="incident id")
+        answering.add_argument("--operator", required=True, help="who answers")
+        if answer == "resolve":
+            answering.add_argument("--resolution", default="resolved from the CLI", help="how it ended")
+        answering.set_defaults(func=_cmd_answer, opens_store=True, answer=answer)
+    watching = sub.add_parser(
+        "watch",
+        parents=[common],
+        help="run the monitor windows here until they close (when no `serve` runs them)",
+    )
+    watching.add_argument("plan", nargs="?", help="plan id (default: every open window)")
+    watching.set_defaults(func=_cmd_watch, opens_store=True)
 
     timeline = sub.add_parser(
         "timeline", parents=[common], help="export a plan's timeline: a report with its chart, JSON, CSV"

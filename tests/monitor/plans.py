@@ -16,6 +16,15 @@ from tests.execution.test_runner import ROLES
 FILE = "054_add_message_bookmarks.sql"
 
 
+def copy_migrations(tmp_path: Path) -> Path:
+    """The test's migrations folder, with plan 054 and its rollback."""
+    migrations = tmp_path / "migrations"
+    migrations.mkdir(exist_ok=True)
+    for name in (FILE, FILE.replace(".sql", ".rollback.sql")):
+        shutil.copy(EXAMPLES / "migrations" / name, migrations / name)
+    return migrations
+
+
 def production_services(
     tmp_path: Path,
     *,
@@ -25,13 +34,9 @@ def production_services(
 ) -> Services:
     """Production (zero-downtime, channel C0PROD) on TARGET_DSN with the environment's ``monitor:`` section
     and the ``policy:`` overrides given; the store beside the test, kept across calls (a restart)."""
-    migrations = tmp_path / "migrations"
-    migrations.mkdir(exist_ok=True)
-    for name in (FILE, FILE.replace(".sql", ".rollback.sql")):
-        shutil.copy(EXAMPLES / "migrations" / name, migrations / name)
     env = {
         "dsn_env": "TARGET_DSN",
-        "migrations_dir": str(migrations),
+        "migrations_dir": str(copy_migrations(tmp_path)),
         "backup_dir": str(tmp_path / "backups"),
         "procedure": "zero_downtime",
         "channel": "C0PROD",
