@@ -107,9 +107,24 @@ def read_sql(path: Path, label: str) -> str:
     return text
 
 
-def read_migration(env: EnvironmentConfig, file_arg: str) -> MigrationFile:
+def check_size(path: Path, label: str, max_bytes: int) -> None:
+    """Refuse a file over the policy's limit before reading it: planning holds it and its analysis in
+    memory, and a stored plan is about twenty times its size."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise UserError(f"cannot read {label}: {err.strerror}") from None
+    if size > max_bytes:
+        raise UserError(
+            f"{label} is {size:,} bytes, over the {max_bytes:,} a plan may read "
+            "(policy planning.max_file_bytes): split it into smaller migrations"
+        )
+
+
+def read_migration(env: EnvironmentConfig, file_arg: str, *, max_bytes: int) -> MigrationFile:
     path = resolve_migration(env, file_arg)
     name = path.relative_to(env.migrations_dir.resolve()).as_posix()
+    check_size(path, f"`{name}`", max_bytes)
     sql = read_sql(path, f"`{name}`")
     if not sql.strip():
         raise UserError(f"`{name}` is empty")
@@ -152,8 +167,8 @@ def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalo
     its parse tree goes, so a 10 MB file's memory is its analysis, not every tree at once.
     """
     env = environment(config, env_name)
-    migration = read_migration(env, file_arg)
     policy = config.policy
+    migration = read_migration(env, file_arg, max_bytes=policy.planning.max_file_bytes)
     try:
         parsed = iter_statements(migration.sql)
     except SqlSyntaxError as err:
@@ -164,6 +179,8 @@ def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalo
         "statement_timeout": policy.execution.statement_timeout,
     }
     found = find_rollback(migration.path)
+    if found is not None:
+        check_size(found, f"rollback `{found.name}`", policy.planning.max_file_bytes)
     builder = RollbackBuilder(catalog) if found is None else None
     with _no_cycle_collection():
         analysis = analyze_parsed(

@@ -184,7 +184,13 @@ class EscalationPolicy(_Model):
         return chain
 
 
+class PlanningPolicy(_Model):
+    # a larger file is refused before it is read: a 10 MB file takes seconds and hundreds of MB to plan
+    max_file_bytes: int = Field(gt=0)
+
+
 class Policy(_Model):
+    planning: PlanningPolicy
     complexity: ComplexityPolicy
     approvals: ApprovalPolicy
     execution: ExecutionPolicy

@@ -120,6 +120,31 @@ def test_bad_input_exits_2_with_a_message(
     assert err.startswith("migrate-bot: ") and words in err
 
 
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    with (migrations / "090_huge.sql").open("wb") as huge:
+        huge.truncate(20_000_001)  # NUL bytes, which reading would refuse with other words
+    assert main(["plan", str(migrations / "090_huge.sql")]) == EXIT_USAGE
+    err = one_answer(capsys)
+    assert "`090_huge.sql` is 20,000,001 bytes, over the 20,000,000 a plan may read" in err
+    assert "planning.max_file_bytes" in err and capsys.readouterr().out == ""
+
+
+def test_the_size_limit_is_policy_and_covers_a_rollback_beside_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, policy={"planning": {"max_file_bytes": 60}})
+    (tmp_path / "migrations" / "091_small.sql").write_text("ALTER TABLE t ADD COLUMN c text;\n")
+    assert main(["--config", str(config), "plan", "091_small.sql"]) == 0
+    capsys.readouterr()
+    (tmp_path / "migrations" / "091_small.rollback.sql").write_text("ALTER TABLE t DROP COLUMN c;\n" * 3)
+    assert main(["--config", str(config), "plan", "091_small.sql"]) == EXIT_USAGE
+    assert "rollback `091_small.rollback.sql` is 87 bytes, over the 60 a plan may read" in one_answer(capsys)
+
+
 def test_break_glass_approve_status_and_list(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

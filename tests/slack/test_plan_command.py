@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.slack.conftest import AUTHOR, CHANNEL, SECRET, RunningBot
-from tests.slack.fake_api import Call
+from tests.slack.conftest import AUTHOR, CHANNEL, SECRET, RunningBot, start_bot, write_config
+from tests.slack.fake_api import Call, FakeSlack
 from tests.slack.signing import post, signed_headers, slash_command_body
 
 
@@ -106,6 +107,22 @@ def test_bad_input_gets_an_ephemeral_reply_and_stores_nothing(bot: RunningBot, t
     assert words in reply["text"]
     assert bot.counts() == {"plans": 0, "events": 0, "approvals": 0}
     assert bot.fake.calls_to("chat.postMessage") == []
+
+
+def test_a_file_over_the_policy_size_limit_gets_an_ephemeral_reply_and_stores_nothing(
+    tmp_path: Path, fake_slack: FakeSlack, migrations: Path
+) -> None:
+    config = write_config(tmp_path, migrations, settings={"policy": {"planning": {"max_file_bytes": 200}}})
+    (migrations / "090_big.sql").write_text("ALTER TABLE nchat.t ADD COLUMN c text;\n" * 10)
+    for bot in start_bot(tmp_path, fake_slack, config, migrations):
+        status, _ = bot.command("plan 090_big.sql")
+        assert status == 200
+        reply = bot.fake.wait_for_response()[0]
+        assert reply["response_type"] == "ephemeral"
+        assert "`090_big.sql` is 390 bytes, over the 200 a plan may read" in reply["text"]
+        assert "planning.max_file_bytes" in reply["text"]
+        assert bot.counts() == {"plans": 0, "events": 0, "approvals": 0}
+        assert bot.fake.calls_to("chat.postMessage") == []
 
 
 def test_wrong_argument_count_is_answered_in_the_ack(bot: RunningBot) -> None:
