@@ -31,7 +31,7 @@ def render_markdown(story: Story, *, chart: str | None) -> str:
     lines += [*_window(story, chart), ""]
     lines += [*_incidents(story), ""]
     lines += ["## Decisions", ""]
-    rows = [(utc(e.at), e.actor, e.kind.replace("_", " "), e.message) for e in story.decisions]
+    rows = [(utc(e.at), e.actor, _words(e.kind), e.message) for e in story.decisions]
     lines += (table(["At (UTC)", "Who", "Decision", "What"], rows) if rows else ["None recorded."]) + [""]
     lines += ["## Timeline", ""]
     rows = [(utc(e.at), e.actor, e.kind, e.message) for e in story.events]
@@ -149,11 +149,12 @@ def _window(story: Story, chart: str | None) -> list[str]:
         return [*head, "No monitor window: the migration was not applied with the window on."]
     verdicts = [s.verdict for s in window.samples]
     counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("ok", "bad", "unknown") if v in verdicts)
+    state = _words(window.state)
     lines = [
         *head,
         f"Opened {utc(window.opened_at)}, automatic rollbacks until {utc(window.early_until)}, "
-        f"to end {utc(window.ends_at)}. Ended {window.state.replace('_', ' ')}"
-        + (f": {window.decision}" if window.decision else "")
+        f"to end {utc(window.ends_at)}; {state}"
+        + (f": {window.decision}" if window.decision and window.decision != state else "")
         + f". {len(window.samples)} samples"
         + (f" ({counts})" if counts else "")
         + ".",

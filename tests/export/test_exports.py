@@ -103,8 +103,7 @@ def test_the_rolled_back_plan_s_report_tells_what_the_store_holds(rolled_back: R
     window = section(text, "Monitor window")
     assert "| error_rate | 0.2 | 7 | +6.8 points |" in window and "| latency | 100 | 130 | +30% |" in window
     assert (
-        "Ended stopped: rolled back: bookmarks break sign-in" in window
-        and "14 samples (6 ok, 8 bad)" in window
+        "; stopped: rolled back: bookmarks break sign-in" in window and "14 samples (6 ok, 8 bad)" in window
     )
     assert (
         f"![Error rate and latency over the window (UTC)](plan-{rolled_back.plan_id}-timeline.png)" in window
@@ -141,7 +140,7 @@ def test_the_completed_plan_s_report_says_nothing_went_wrong(completed: Ran) -> 
     samples = stored(completed, SampleRecord)
     assert {s.verdict for s in samples} == {"ok"}
     window = section(text, "Monitor window")
-    assert f"Ended all clear: all clear. {len(samples)} samples ({len(samples)} ok)." in window
+    assert f"; all clear. {len(samples)} samples ({len(samples)} ok)." in window
     assert "None." in section(text, "Incidents")
     all_clear = next(e for e in stored(completed, EventRecord) if e.kind == "completed")
     assert f"| Ended | {utc(all_clear.at)} |" in summary
