@@ -41,6 +41,7 @@ class Attempt:
     """One read in flight, shared by the caller and its worker: when it must end, and how to wake it."""
 
     def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self._lock = threading.Lock()
         self._interrupt: Callable[[], None] | None = None

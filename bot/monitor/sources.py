@@ -94,7 +94,7 @@ def _get(url: str, attempt: Attempt) -> tuple[int, bytes]:
     except urllib.error.URLError as err:
         raise Unreadable(f"{_host(url)} unreachable: {err.reason}") from None
     except TimeoutError:
-        raise Unreadable(f"{_host(url)} did not answer in time") from None
+        raise Unreadable(f"{_host(url)}: no answer within {attempt.seconds:g} s") from None
     except OSError as err:
         raise Unreadable(f"{_host(url)}: {err}") from None
 
