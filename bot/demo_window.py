@@ -19,7 +19,6 @@ import psycopg
 from bot.app import Services
 from bot.delivery import Deliverer
 from bot.export import Format, export_files, gather
-from bot.monitor.reading import EnvironmentReader
 
 # The files the demo writes its run's timeline to: the README shows them (docs/example-timeline.*).
 EXAMPLE_NAME = "example-timeline"
@@ -70,9 +69,6 @@ def walk_window(
     """Healthy for 12 minutes, then 7 % errors and 30 % slower: a P2 incident pages on-call, who
     acknowledges; the Technical Lead rolls back and resolves it."""
     interval = services.config.policy.monitor.interval_seconds
-    # every jump of the clock reads the application afresh: a read shared between windows is kept for
-    # real seconds, and the demo's samples are milliseconds apart
-    services.monitors.reader = EnvironmentReader().read
     count = 0
 
     def sample(samples: int, error_rate_pct: float, latency_ms: float) -> None:

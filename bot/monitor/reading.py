@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +23,7 @@ class _Environment:
     sources: dict[str, Source]
     signals: DatabaseSignals
     lock: threading.Lock
-    read_at: float = float("-inf")  # monotonic
+    read_at: datetime | None = None  # by the bot's clock, which a demo or a test may move
     samples: dict[str, Sample] | None = None
 
 
@@ -38,10 +37,13 @@ class EnvironmentReader:
         """Every source, then every signal; each read is bounded by its own deadline."""
         built = self._for(env)
         with built.lock:
-            if built.samples is not None and time.monotonic() - built.read_at < self.fresh_seconds:
+            fresh = (
+                built.read_at is not None and 0 <= (now - built.read_at).total_seconds() < self.fresh_seconds
+            )
+            if built.samples is not None and fresh:
                 return dict(built.samples)
             found = {metric: source.read(now) for metric, source in built.sources.items()}
-            built.samples, built.read_at = found | built.signals.read(now), time.monotonic()
+            built.samples, built.read_at = found | built.signals.read(now), now
             return dict(built.samples)
 
     def _for(self, env: EnvironmentConfig) -> _Environment:

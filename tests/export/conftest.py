@@ -23,7 +23,6 @@ from bot.app import Services, build_services
 from bot.config import Settings, load_config
 from bot.demo import load_example_schema
 from bot.monitor.incidents import IncidentKind
-from bot.monitor.reading import EnvironmentReader
 from bot.states import PlanState
 from tests.clock import Clock
 from tests.conftest import EXAMPLES
@@ -106,7 +105,6 @@ def make_services(tmp_path: Path, clock: Clock, app: Path) -> Services:
     path.write_text(yaml.safe_dump(data))
     settings = Settings(database_url=f"sqlite:///{tmp_path}/state.db")
     services = build_services(settings, load_config(path), clock=clock)
-    services.monitors.reader = EnvironmentReader().read  # afresh each sample: the clock moves, not time
     return services
 
 
