@@ -51,7 +51,7 @@ def _slack_errors() -> tuple[type[Exception], ...]:
 def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from bot.config import load_bot_config, planning_only_config
     from bot.drafting import draft_plan, environment
-    from bot.report import json_pieces, render_markdown, render_text
+    from bot.report import PlanView, json_pieces, render_markdown, render_text
     from bot.targets import open_catalog
 
     if args.config or settings.config_path:
@@ -62,8 +62,8 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     with open_catalog(env) as catalog:
         draft = draft_plan(config, env.name, _file_arg(args.file), catalog=catalog)
     renderers: dict[str, Callable[[], Iterable[str]]] = {
-        "text": lambda: [render_text(draft, config.policy)],
-        "markdown": lambda: [render_markdown(draft, config.policy)],
+        "text": lambda: [render_text(PlanView.of_draft(draft, config.policy))],
+        "markdown": lambda: [render_markdown(PlanView.of_draft(draft, config.policy))],
         "json": lambda: json_pieces(draft),  # a 10 MB file's plan is 200 MB of JSON: never held whole
     }
     for piece in renderers[args.format]():
@@ -364,7 +364,7 @@ def _cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({**report, "delivery_problems": problems}, indent=2))
     else:
         view = plan_view(services.config, plan, status)
-        print(f"{title(view.draft, view.meta)}: {PlanState(plan.state).label} · author {plan.author}")
+        print(f"{title(view)}: {PlanState(plan.state).label} · author {plan.author}")
         lines = approval_lines(status) + steps + [f"owed: {o}" for o in owed] + problems
         print("\n".join(f"  {plain(line)}" for line in lines))
     return 0

@@ -24,6 +24,7 @@ from bot.embedded import create_database, start_server
 from bot.errors import UserError
 from bot.execution.rehearsing import REHEARSABLE
 from bot.notifier import ConsoleNotifier
+from bot.plans import plan_summary
 from bot.policy import PEER_ROLE
 from bot.sql.model import Level
 from bot.sql.rollback import ROLLBACK_SUFFIX
@@ -159,7 +160,7 @@ def run_demo(  # type: ignore[no-untyped-def]
         deliverer.deliver_due()
         plan_ids[path.name] = plan.id
         summary.append(
-            (path.name, Level(plan.complexity), len(plan.analysis["hazards"]), plan.rollback["source"])
+            (path.name, Level(plan.complexity), plan_summary(plan).hazards.total, plan.rollback["source"])
         )
     say("\nSummary")
     width = max(len(name) for name, *_ in summary)

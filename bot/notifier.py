@@ -13,10 +13,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.markup import plain
-from bot.plans import PlanDraft
-from bot.policy import Policy
 from bot.redact import redact
-from bot.report import PlanMeta, approval_lines, render_text
+from bot.report import PlanView as PlanView  # what every Notifier method is given
+from bot.report import approval_lines, render_text
 
 
 @dataclass(frozen=True)
@@ -25,15 +24,6 @@ class MessageRef:
 
     channel: str
     ts: str
-
-
-@dataclass(frozen=True)
-class PlanView:
-    """What a front end needs to show a plan."""
-
-    draft: PlanDraft
-    meta: PlanMeta | None
-    policy: Policy
 
 
 @dataclass(frozen=True)
@@ -146,7 +136,7 @@ class ConsoleNotifier:
 
     def post_plan(self, view: PlanView, *, channel: str) -> MessageRef:
         self._count += 1
-        self._say(render_text(view.draft, view.policy, view.meta, with_sql=False))
+        self._say(render_text(view, with_sql=False))
         return MessageRef(channel=channel, ts=str(self._count))
 
     def update_plan(self, view: PlanView, ref: MessageRef) -> None:
@@ -159,10 +149,9 @@ class ConsoleNotifier:
     def post_part(self, view: PlanView, ref: MessageRef, part: Part) -> None:
         if part is not Part.ROLLBACK:  # the console shows the plan's rollback only; the rest is in `plan`
             return
-        rollback = view.draft.rollback
-        label = "found beside the migration" if rollback.source == "file" else "generated"
+        label = "found beside the migration" if view.rollback_source == "file" else "generated"
         self._say(f"  ↳ rollback script ({label}):")
-        self._say("\n".join(f"    {line}" for line in rollback.sql.rstrip().splitlines()) + "\n")
+        self._say("\n".join(f"    {line}" for line in view.rollback_sql.rstrip().splitlines()) + "\n")
 
     def post_in_thread(self, ref: MessageRef, text: str) -> None:
         self._say(f"  ↳ {text}")

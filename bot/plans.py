@@ -14,21 +14,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import timeline
-from bot.config import BotConfig
-from bot.drafting import (
-    MigrationFile,
-    PlanDraft,
-    environment,
-    read_sql,
-    rollback_from_dict,
-    rollback_to_dict,
-    sha256,
-)
+from bot.drafting import PlanDraft, read_sql, rollback_from_dict, rollback_to_dict, sha256
+from bot.drafting import environment as environment  # for the services that look plans up
 from bot.errors import InvalidState, NotFound, UserError
 from bot.execution.segments import plan_segments
 from bot.policy import ApprovalRequirement
 from bot.sql.model import Analysis
 from bot.states import OPEN_STATES, PlanState, check_transition
+from bot.summary import SHOWN, PlanSummary
 from storage.models import PlanRecord
 
 # Plan ids are 64-bit integers in the store; a longer number cannot name one.
@@ -55,6 +48,7 @@ def create_plan(
         rollback=rollback_to_dict(draft.rollback),
         analysis=draft.analysis.to_dict(),
         rollback_analysis=draft.rollback_analysis.to_dict() if draft.rollback_analysis else None,
+        summary=summarize(draft).to_dict(),
         segments=plan_segments(draft.analysis, draft.rollback, draft.rollback_analysis),
         complexity=draft.analysis.complexity.value,
         state=state.value,
@@ -75,6 +69,11 @@ def create_plan(
         data={"sha256": plan.sha256, "rollback_sha256": plan.rollback_sha256, "complexity": plan.complexity},
     )
     return plan
+
+
+def summarize(draft: PlanDraft) -> PlanSummary:
+    """What the stored plan's message will show, drawn from the analysis while it is in memory."""
+    return PlanSummary.of(draft.analysis, draft.rollback, draft.rollback_analysis, limit=SHOWN)
 
 
 def supersede(session: Session, older: PlanRecord, newer: PlanRecord) -> None:
@@ -156,16 +155,14 @@ def verify_bytes(plan: PlanRecord) -> None:
             )
 
 
-def draft_from_record(config: BotConfig, plan: PlanRecord) -> PlanDraft:
-    """The stored plan as a draft again, for re-rendering its message; the policy is today's."""
-    env = environment(config, plan.environment)
-    analysis = Analysis.from_dict(plan.analysis)
-    return PlanDraft(
-        environment=plan.environment,
-        tier=env.tier,
-        migration=MigrationFile(plan.file_name, Path(plan.file_path), plan.sql, plan.sha256),
-        analysis=analysis,
-        rollback=rollback_from_dict(plan.rollback, plan.rollback_sql),
-        rollback_analysis=Analysis.from_dict(plan.rollback_analysis) if plan.rollback_analysis else None,
-        requirement=config.policy.approvals.requirement(env.tier, analysis.complexity),
+def plan_summary(plan: PlanRecord) -> PlanSummary:
+    """What the plan's message shows of its analysis, as stored when it was planned; a plan stored before
+    summaries were (migration 0011) has its analysis rebuilt instead."""
+    if plan.summary is not None:
+        return PlanSummary.from_dict(plan.summary)
+    return PlanSummary.of(
+        Analysis.from_dict(plan.analysis),
+        rollback_from_dict(plan.rollback, plan.rollback_sql),
+        Analysis.from_dict(plan.rollback_analysis) if plan.rollback_analysis else None,
+        limit=SHOWN,
     )

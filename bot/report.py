@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from bot.drafting import PlanDraft, rollback_to_dict
+from bot.drafting import MigrationFile, PlanDraft, rollback_to_dict
 from bot.policy import PEER_ROLE, ApprovalRequirement, Policy, display_name
-from bot.sql.model import Analysis, Hazard, Level, Operation, Rollback, TargetFacts
+from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState
+from bot.summary import Listing, PlanSummary
 
 if TYPE_CHECKING:
     from bot.approvals import ApprovalStatus
 
 LEVEL_ICON = {Level.LOW: "🟢", Level.MEDIUM: "🟡", Level.HIGH: "🔴"}
-HAZARD_ICON = {Level.LOW: "ℹ️", Level.MEDIUM: "⚠️", Level.HIGH: "⛔"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,36 @@ class PlanMeta:
     @property
     def state_label(self) -> str:
         return PlanState(self.state).label
+
+
+@dataclass(frozen=True)
+class PlanView:
+    """What a front end needs to show a plan: drawn from a draft, or from a stored plan without rebuilding
+    its analysis (``bot.views``)."""
+
+    environment: str
+    migration: MigrationFile
+    rollback_source: str  # "file" or "generated"
+    rollback_sql: str
+    requirement: ApprovalRequirement
+    summary: PlanSummary
+    meta: PlanMeta | None
+    policy: Policy
+
+    @classmethod
+    def of_draft(
+        cls, draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None, *, limit: int | None = None
+    ) -> PlanView:
+        return cls(
+            environment=draft.environment,
+            migration=draft.migration,
+            rollback_source=draft.rollback.source,
+            rollback_sql=draft.rollback.sql,
+            requirement=draft.requirement,
+            summary=PlanSummary.of(draft.analysis, draft.rollback, draft.rollback_analysis, limit=limit),
+            meta=meta,
+            policy=policy,
+        )
 
 
 def _identity(text: str) -> str:
@@ -82,60 +112,16 @@ def approval_lines(
     return lines
 
 
-def title(draft: PlanDraft, meta: PlanMeta | None = None) -> str:
-    prefix = f"Plan #{meta.plan_id}: " if meta else "Plan: "
-    return f"{prefix}{draft.migration.name} → {draft.environment}"
+def title(view: PlanView) -> str:
+    prefix = f"Plan #{view.meta.plan_id}: " if view.meta else "Plan: "
+    return f"{prefix}{view.migration.name} → {view.environment}"
 
 
-def complexity_line(draft: PlanDraft, policy: Policy) -> str:
-    level = draft.analysis.complexity
+def complexity_line(level: Level, policy: Policy) -> str:
     info = policy.complexity.levels[level]
     return (
         f"{LEVEL_ICON[level]} {level.label} complexity · downtime {info.downtime} · "
         f"testing: {', '.join(info.testing)}"
-    )
-
-
-def target_line(target: TargetFacts) -> str:
-    if target.server_version_num:
-        major = target.server_version_num // 10000
-        where = {"live": "read from the target", "configured": "configured; target unreachable"}[
-            target.source
-        ]
-        return f"PostgreSQL {major} ({where})"
-    if target.assumed_version_num:
-        return (
-            f"PostgreSQL version unknown (target unreachable, none configured): version-dependent rules "
-            f"assume {target.assumed_version_num // 10000}, the oldest major still supported"
-        )
-    return "PostgreSQL version unknown (target unreachable, none configured)"
-
-
-def operation_line(op: Operation, analysis: Analysis) -> str:
-    stmt = analysis.statements[op.statement_index]
-    flags = [f for f, on in (("rewrites table", op.rewrites_table), ("scans table", op.scans_table)) if on]
-    if not op.transactional:
-        flags.append("outside transaction")
-    lock = f"{op.lock.value} lock" if op.lock.value != "none" else "no table lock"
-    extra = f" ({', '.join(flags)})" if flags else ""
-    return f"L{stmt.line}: {op.summary} · {lock}{extra}"
-
-
-def hazard_line(hazard: Hazard, analysis: Analysis) -> str:
-    where = ""
-    if hazard.statement_index is not None:
-        where = f"L{analysis.statements[hazard.statement_index].line}: "
-    return f"{HAZARD_ICON[hazard.severity]} {hazard.severity.label} · {where}{hazard.message}"
-
-
-def rollback_line(rollback: Rollback) -> str:
-    if rollback.source == "file":
-        return f"Rollback script found: {rollback.path.rsplit('/', 1)[-1] if rollback.path else 'file'}"
-    if rollback.complete:
-        return "Rollback script generated: every statement is reversible"
-    return (
-        f"Rollback script generated, {len(rollback.irreversible)} statement(s) cannot be reversed "
-        "from SQL alone: restore from backup or write this rollback by hand"
     )
 
 
@@ -154,78 +140,74 @@ def requirement_lines(req: ApprovalRequirement) -> list[str]:
     return lines
 
 
-def _sections(draft: PlanDraft, policy: Policy, meta: PlanMeta | None) -> list[tuple[str, list[str]]]:
-    a = draft.analysis
-    tables = ", ".join(
-        f"{t} (~{a.target.row_estimates[t]:,} rows)" if t in a.target.row_estimates else t for t in a.tables
+def shown(listing: Listing[str]) -> list[str]:
+    """A listing's lines, and what a stored plan left out of them."""
+    more = [f"…and {listing.more} more (all of them: `migrate-bot plan`)"] if listing.more else []
+    return [*listing.lines, *more]
+
+
+def _sections(view: PlanView) -> list[tuple[str, list[str]]]:
+    s, meta, policy = view.summary, view.meta, view.policy
+    tables = ", ".join(s.tables.lines) + (f" and {s.tables.more} more" if s.tables.more else "")
+    hazards = Listing(
+        tuple(h.text + (f"\n    → {h.alternative}" if h.alternative else "") for h in s.hazards.lines),
+        s.hazards.total,
     )
     sections: list[tuple[str, list[str]]] = [
         (
             "Summary",
             [
-                complexity_line(draft, policy),
-                f"{len(a.statements)} statement(s); strongest lock: {a.strongest_lock.value}",
+                complexity_line(s.complexity, policy),
+                f"{s.statements} statement(s); strongest lock: {s.strongest_lock.value}",
                 f"Tables: {tables or 'none'}",
-                f"Target: {target_line(a.target)}",
-                f"SHA-256: {draft.migration.sha256}",
+                f"Target: {s.target}",
+                f"SHA-256: {view.migration.sha256}",
             ],
         ),
-        (
-            "Hazards",
-            [
-                hazard_line(h, a) + (f"\n    → {h.safe_alternative}" if h.safe_alternative else "")
-                for h in a.hazards
-            ]
-            or ["None found"],
-        ),
-        ("Why this complexity", [f"{r.level.label}: {r.reason}" for r in a.complexity_reasons]),
-        ("Statements", [operation_line(op, a) for op in a.operations]),
-        (
-            "Rollback",
-            [rollback_line(draft.rollback)]
-            + [f"MANUAL: {s.irreversible_reason}" for s in draft.rollback.irreversible],
-        ),
-        ("Required approvals", requirement_lines(draft.requirement)),
+        ("Hazards", shown(hazards) or ["None found"]),
+        ("Why this complexity", shown(s.reasons)),
+        ("Statements", shown(s.operations)),
+        ("Rollback", shown(s.rollback)),
+        ("Required approvals", requirement_lines(view.requirement)),
     ]
     if meta and meta.status:
         sections.append(("Approvals", approval_lines(meta.status)))
-    if draft.rollback_analysis and draft.rollback_analysis.hazards:
-        ra = draft.rollback_analysis
-        sections.append(("Rollback hazards", [hazard_line(h, ra) for h in ra.hazards]))
+    if s.rollback_hazards.total:
+        sections.append(("Rollback hazards", shown(s.rollback_hazards)))
     for section, items in policy.checklist.items():
         sections.append((f"Checklist: {section}", [f"[ ] {item}" for item in items]))
     return sections
 
 
-def render_text(
-    draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None, *, with_sql: bool = True
-) -> str:
-    out = [title(draft, meta), "=" * len(title(draft, meta))]
+def render_text(view: PlanView, *, with_sql: bool = True) -> str:
+    meta = view.meta
+    out = [title(view), "=" * len(title(view))]
     if meta:
         out.append(f"State: {meta.state_label} · author {meta.author}")
-    for name, lines in _sections(draft, policy, meta):
+    for name, lines in _sections(view):
         out += ["", f"{name}:"] + [f"  {line}" for line in lines]
     if with_sql:
         out += [
             "",
             "Migration SQL:",
-            draft.migration.sql.rstrip(),
+            view.migration.sql.rstrip(),
             "",
             "Rollback SQL:",
-            draft.rollback.sql.rstrip(),
+            view.rollback_sql.rstrip(),
         ]
     return "\n".join(out) + "\n"
 
 
-def render_markdown(draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None) -> str:
-    out = [f"## {title(draft, meta)}"]
+def render_markdown(view: PlanView) -> str:
+    meta = view.meta
+    out = [f"## {title(view)}"]
     if meta:
         out.append(f"State: **{meta.state_label}** · author {meta.author}")
-    for name, lines in _sections(draft, policy, meta):
+    for name, lines in _sections(view):
         out += ["", f"### {name}", ""]
         out += [f"- {line}" for line in lines]
-    out += ["", "### Migration SQL", "", "```sql", draft.migration.sql.rstrip(), "```"]
-    out += ["", "### Rollback SQL", "", "```sql", draft.rollback.sql.rstrip(), "```"]
+    out += ["", "### Migration SQL", "", "```sql", view.migration.sql.rstrip(), "```"]
+    out += ["", "### Rollback SQL", "", "```sql", view.rollback_sql.rstrip(), "```"]
     return "\n".join(out) + "\n"
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import BotConfig
+from bot.drafting import MigrationFile, environment
 from bot.execution.report import run_lines, ticked
-from bot.notifier import MessageRef, PlanView
-from bot.plans import draft_from_record
-from bot.report import PlanMeta
+from bot.notifier import MessageRef
+from bot.plans import plan_summary
+from bot.report import PlanMeta, PlanView
+from bot.sql.model import Level
 from storage.models import PlanRecord
 
 if TYPE_CHECKING:
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
 
 
 def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None) -> PlanView:
+    """The plan's message as stored: its summary, never its analysis rebuilt; the policy is today's."""
     meta = PlanMeta(
         plan_id=plan.id,
         state=plan.state,
@@ -24,7 +28,17 @@ def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None
         run=tuple(run_lines(config, plan)),
         ticked=ticked(plan),
     )
-    return PlanView(draft_from_record(config, plan), meta, config.policy)
+    env = environment(config, plan.environment)
+    return PlanView(
+        environment=plan.environment,
+        migration=MigrationFile(plan.file_name, Path(plan.file_path), plan.sql, plan.sha256),
+        rollback_source=plan.rollback["source"],
+        rollback_sql=plan.rollback_sql,
+        requirement=config.policy.approvals.requirement(env.tier, Level(plan.complexity)),
+        summary=plan_summary(plan),
+        meta=meta,
+        policy=config.policy,
+    )
 
 
 def message_ref(plan: PlanRecord) -> MessageRef | None:

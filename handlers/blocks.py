@@ -12,18 +12,9 @@ from typing import Any
 from bot.approvals import Slot
 from bot.markup import mention, quote
 from bot.notifier import Choice, PlanView
-from bot.report import (
-    LEVEL_ICON,
-    approval_lines,
-    complexity_line,
-    hazard_line,
-    operation_line,
-    requirement_lines,
-    rollback_line,
-    target_line,
-    title,
-)
+from bot.report import LEVEL_ICON, approval_lines, complexity_line, requirement_lines, title
 from bot.states import PlanState
+from bot.summary import Listing
 from handlers.blockkit import truncate
 from handlers.ids import IncidentAction, Modal, ModalInput, PlanAction, PlanBlock
 
@@ -42,69 +33,61 @@ def mrkdwn(text: str, limit: int = SECTION_LIMIT) -> dict[str, str]:
     return {"type": "mrkdwn", "text": truncate(text, limit)}
 
 
-def section(block_id: str, heading: str, lines: list[str], *, escaped: bool = False) -> Block:
+def section(block_id: str, heading: str, lines: list[str], *, escaped: bool = False, more: int = 0) -> Block:
     """One titled list; lines past MAX_LINES or the character limit are summarised, never silently lost.
 
-    ``escaped`` says the lines already carry Slack markup (mentions) and their free text is escaped.
+    ``escaped`` says the lines already carry Slack markup (mentions) and their free text is escaped;
+    ``more`` counts lines a stored plan did not keep (``bot.summary``).
     """
     shown = lines[:MAX_LINES]
     text = f"*{heading}*\n" + "\n".join(f"• {line if escaped else quote(line)}" for line in shown)
-    if len(lines) > len(shown):
-        text += f"\n_…and {len(lines) - len(shown)} more: see the thread or `migrate-bot plan`_"
+    hidden = len(lines) - len(shown) + more
+    if hidden:
+        text += f"\n_…and {hidden} more: see the thread or `migrate-bot plan`_"
     return {"type": "section", "block_id": block_id, "text": mrkdwn(text)}
 
 
+def listed(block_id: str, heading: str, listing: Listing[str]) -> Block:
+    return section(block_id, heading, list(listing.lines), more=listing.more)
+
+
 def plan_blocks(view: PlanView) -> list[Block]:
-    draft, meta, analysis = view.draft, view.meta, view.draft.analysis
+    meta, s = view.meta, view.summary
     fields = [
-        f"*Complexity*\n{LEVEL_ICON[analysis.complexity]} {analysis.complexity.label}",
-        f"*Environment*\n{quote(draft.environment)}",
-        f"*Strongest lock*\n{analysis.strongest_lock.value}",
-        f"*Statements*\n{len(analysis.statements)}",
+        f"*Complexity*\n{LEVEL_ICON[s.complexity]} {s.complexity.label}",
+        f"*Environment*\n{quote(view.environment)}",
+        f"*Strongest lock*\n{s.strongest_lock.value}",
+        f"*Statements*\n{s.statements}",
     ]
     if meta:
         fields += [f"*State*\n{meta.state_label}", f"*Author*\n<@{meta.author}>"]
-    hazards = [
-        hazard_line(h, analysis) + (f"\n    ↳ _{h.safe_alternative}_" if h.safe_alternative else "")
-        for h in analysis.hazards
-    ]
+    hazards = [h.text + (f"\n    ↳ _{h.alternative}_" if h.alternative else "") for h in s.hazards.lines]
+    rollback = list(s.rollback.lines) + ["Rollback " + line for line in s.rollback_hazards.lines]
     blocks: list[Block] = [
         {
             "type": "header",
             "block_id": PlanBlock.HEADER,
-            "text": {"type": "plain_text", "text": truncate(title(draft, meta), HEADER_LIMIT)},
+            "text": {"type": "plain_text", "text": truncate(title(view), HEADER_LIMIT)},
         },
         {"type": "section", "block_id": PlanBlock.FACTS, "fields": [mrkdwn(f, FIELD_LIMIT) for f in fields]},
         {
             "type": "context",
             "block_id": PlanBlock.CONTEXT,
             "elements": [
-                mrkdwn(quote(complexity_line(draft, view.policy))),
-                mrkdwn(f"`sha256 {draft.migration.sha256[:12]}` · {quote(target_line(analysis.target))}"),
+                mrkdwn(quote(complexity_line(s.complexity, view.policy))),
+                mrkdwn(f"`sha256 {view.migration.sha256[:12]}` · {quote(s.target)}"),
             ],
         },
         {"type": "divider"},
-        section(PlanBlock.HAZARDS, f"Hazards ({len(hazards)})", hazards or ["None found"]),
         section(
-            PlanBlock.REASONS,
-            f"Why {analysis.complexity.label}",
-            [f"{r.level.label}: {r.reason}" for r in analysis.complexity_reasons],
+            PlanBlock.HAZARDS,
+            f"Hazards ({s.hazards.total})",
+            hazards or ["None found"],
+            more=s.hazards.more,
         ),
-        section(
-            PlanBlock.LOCKS,
-            "Statements and locks",
-            [operation_line(op, analysis) for op in analysis.operations],
-        ),
-        section(
-            PlanBlock.ROLLBACK,
-            "Rollback",
-            [rollback_line(draft.rollback)]
-            + [f"MANUAL: {s.irreversible_reason}" for s in draft.rollback.irreversible]
-            + [
-                "Rollback " + hazard_line(h, draft.rollback_analysis)
-                for h in (draft.rollback_analysis.hazards if draft.rollback_analysis else [])
-            ],
-        ),
+        listed(PlanBlock.REASONS, f"Why {s.complexity.label}", s.reasons),
+        listed(PlanBlock.LOCKS, "Statements and locks", s.operations),
+        section(PlanBlock.ROLLBACK, "Rollback", rollback, more=s.rollback.more + s.rollback_hazards.more),
         approvals_section(view),
         *([section(PlanBlock.RUN, "Run", list(meta.run))] if meta and meta.run else []),
         section(
@@ -124,7 +107,7 @@ def approvals_section(view: PlanView) -> Block:
     """Who signed as what and when, and what is missing; before storage, what the policy requires."""
     meta = view.meta
     if meta is None or meta.status is None:
-        return section(PlanBlock.APPROVALS, "Required approvals", requirement_lines(view.draft.requirement))
+        return section(PlanBlock.APPROVALS, "Required approvals", requirement_lines(view.requirement))
     lines = approval_lines(meta.status, mention=mention, quote=quote)
     return section(PlanBlock.APPROVALS, "Approvals", lines, escaped=True)
 
@@ -274,7 +257,7 @@ def status_text(view: PlanView, problems: list[str]) -> str:
     meta = view.meta
     assert meta is not None and meta.status is not None
     lines = approval_lines(meta.status, mention=mention, quote=quote) + list(meta.run) + problems
-    head = f"*{quote(title(view.draft, meta))}* · {meta.state_label} · author {mention(meta.author)}"
+    head = f"*{quote(title(view))}* · {meta.state_label} · author {mention(meta.author)}"
     return truncate(head + "\n" + "\n".join(f"• {line}" for line in lines), SECTION_LIMIT)
 
 
@@ -288,8 +271,8 @@ def list_text(views: list[PlanView]) -> str:
         assert meta is not None and meta.status is not None
         missing = ", ".join(s.label for s in meta.status.missing) or "nothing"
         lines.append(
-            f"• *#{meta.plan_id}* `{quote(view.draft.migration.name)}` → {quote(view.draft.environment)} · "
-            f"{view.draft.analysis.complexity.label} · {meta.state_label} · missing: {missing}"
+            f"• *#{meta.plan_id}* `{quote(view.migration.name)}` → {quote(view.environment)} · "
+            f"{view.summary.complexity.label} · {meta.state_label} · missing: {missing}"
         )
     if len(views) > MAX_LIST:
         lines.append(f"_…and {len(views) - MAX_LIST} more_")
@@ -298,10 +281,8 @@ def list_text(views: list[PlanView]) -> str:
 
 def plan_fallback_text(view: PlanView) -> str:
     """Notification text for clients that do not render blocks."""
-    a = view.draft.analysis
-    return (
-        f"{quote(title(view.draft, view.meta))}: {a.complexity.label} complexity, {len(a.hazards)} hazard(s)"
-    )
+    s = view.summary
+    return f"{quote(title(view))}: {s.complexity.label} complexity, {s.hazards.total} hazard(s)"
 
 
 def code_block(heading: str, sql: str) -> str | None:

@@ -108,15 +108,14 @@ class SlackNotifier:
         self._call("chat.update", channel=ref.channel, ts=ref.ts, text=text, blocks=blocks)
 
     def post_part(self, view: PlanView, ref: MessageRef, part: Part) -> None:
-        draft = view.draft
         if part is Part.CHECKLIST:
             self._post(channel=ref.channel, thread_ts=ref.ts, text=checklist_text(view))
             return
-        stem = draft.migration.path.name.removesuffix(".sql")
+        stem = view.migration.path.name.removesuffix(".sql")
         if part is Part.MIGRATION:
-            heading, filename, sql = "Migration SQL", f"{stem}.sql", draft.migration.sql
+            heading, filename, sql = "Migration SQL", f"{stem}.sql", view.migration.sql
         else:
-            heading, sql = ROLLBACK_TITLES[draft.rollback.source], draft.rollback.sql
+            heading, sql = ROLLBACK_TITLES[view.rollback_source], view.rollback_sql
             filename = f"{stem}.rollback.sql"
         text = code_block(heading, sql)
         if text is not None:
@@ -162,7 +161,7 @@ class SlackNotifier:
     def post_link(self, view: PlanView, ref: MessageRef, *, channel: str) -> None:
         link = self.permalink(ref)
         where = f"<{link}|in <#{ref.channel}>>" if link else f"in <#{ref.channel}>"
-        self._post(channel=channel, text=f"📋 {quote(title(view.draft, view.meta))} is posted {where}")
+        self._post(channel=channel, text=f"📋 {quote(title(view))} is posted {where}")
 
     def post_ephemeral(self, *, channel: str, user: str, text: str) -> None:
         try:

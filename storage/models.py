@@ -60,8 +60,11 @@ class PlanRecord(Base):
     rollback_sql: Mapped[str] = mapped_column(Text)
     rollback_sha256: Mapped[str] = mapped_column(String(64))
     rollback: Mapped[dict[str, Any]]
-    analysis: Mapped[dict[str, Any]]
-    rollback_analysis: Mapped[dict[str, Any] | None]
+    # a 10 MB file's analysis is 150 MB of JSON: read only by what uses it (a run, a rehearsal)
+    analysis: Mapped[dict[str, Any]] = mapped_column(deferred=True)
+    rollback_analysis: Mapped[dict[str, Any] | None] = mapped_column(deferred=True)
+    # what its message shows (bot.summary): redraws read this; None for plans stored before 0011
+    summary: Mapped[dict[str, Any] | None]
     complexity: Mapped[str] = mapped_column(String(10))
     state: Mapped[str] = mapped_column(String(20))
     author: Mapped[str] = mapped_column(String(100))
@@ -69,7 +72,7 @@ class PlanRecord(Base):
     message_ts: Mapped[str | None] = mapped_column(String(50))
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("plans.id"))
     # how it runs: {"forward": [segment…], "rollback": [segment…], "problem": why it cannot, or None}
-    segments: Mapped[dict[str, Any] | None]
+    segments: Mapped[dict[str, Any] | None] = mapped_column(deferred=True)  # read by runs and rehearsals
     procedure: Mapped[str | None] = mapped_column(String(20))  # chosen when the run starts
     abort_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]

@@ -8,7 +8,7 @@ from bot.approvals import passing_rehearsal
 from bot.config import BotConfig
 from bot.execution.steps import StepKind, StepState, procedure_name, procedure_steps
 from bot.markup import quote
-from bot.sql.model import Analysis
+from bot.plans import plan_summary
 from bot.states import PlanState
 from storage.models import PlanRecord, StepRecord, aware
 
@@ -48,7 +48,7 @@ def run_lines(config: BotConfig, plan: PlanRecord) -> list[str]:
     rollback or restore; nothing before an approved plan's first step."""
     if not plan.steps and PlanState(plan.state) is not PlanState.APPROVED:
         return []
-    name = procedure_name(config, plan.environment, Analysis.from_dict(plan.analysis), plan.procedure)
+    name = procedure_name(config, plan.environment, plan_summary(plan), plan.procedure)
     latest = {StepKind(step.step): step for step in plan.steps}
     kinds = procedure_steps(config, name) + [k for k in (StepKind.ROLLBACK, StepKind.RESTORE) if k in latest]
     lines = [f"Procedure: {name.replace('_', '-')}"]

@@ -46,7 +46,7 @@ from bot.execution.steps import (
 )
 from bot.execution.windows import check_window
 from bot.markup import mention, quote
-from bot.plans import environment, get_plan, transition, verify_bytes
+from bot.plans import environment, get_plan, plan_summary, transition, verify_bytes
 from bot.policy import APPROVERS, PEER_ROLE, display_name
 from bot.sql.model import Analysis
 from bot.states import PlanState
@@ -131,9 +131,7 @@ class Runner(Service):
         return procedure_steps(self.config, self._procedure_name(plan))
 
     def _procedure_name(self, plan: PlanRecord) -> str:
-        return procedure_name(
-            self.config, plan.environment, Analysis.from_dict(plan.analysis), plan.procedure
-        )
+        return procedure_name(self.config, plan.environment, plan_summary(plan), plan.procedure)
 
     def steps(self, session: Session, plan_id: int) -> list[StepRecord]:
         return list(
@@ -258,7 +256,9 @@ class Runner(Service):
                 )
             if backup is None or backup.state != StepState.DONE:
                 raise InvalidState(f"plan #{plan.id} has no backup to restore")
-            tables = ", ".join(Analysis.from_dict(plan.analysis).tables) or "its tables"
+            listed = plan_summary(plan).tables
+            tables = ", ".join(listed.lines) + (f" and {listed.more} more" if listed.more else "")
+            tables = tables or "its tables"
             return (
                 f"Restoring `{quote(backup.output['path'])}` (taken {backup.finished_at:%Y-%m-%d %H:%M} "
                 f"UTC) drops and recreates every object it holds on {plan.environment}, {quote(tables)} "

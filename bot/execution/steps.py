@@ -37,7 +37,8 @@ from bot.execution.pitr import pitr_status
 from bot.execution.runbook import run_command
 from bot.execution.segments import Segment, from_data
 from bot.execution.verify import verify_migration
-from bot.sql.model import Analysis, Level, LockLevel
+from bot.sql.model import Analysis, Level
+from bot.summary import PlanSummary
 
 # How the bot's own sessions on the target are named (and told apart from the application's).
 APPLICATION_NAME = "migrate-bot"
@@ -100,21 +101,20 @@ class BackfillStopped(ApplyFailed):
     """A batched UPDATE stopped part-way: its batches so far are committed; a retry resumes after them."""
 
 
-def procedure_name(config: BotConfig, plan_environment: str, analysis: Analysis, chosen: str | None) -> str:
+def procedure_name(config: BotConfig, plan_environment: str, summary: PlanSummary, chosen: str | None) -> str:
     """The procedure a plan runs: the one its run chose, else its environment's, else the proposal."""
     configured = config.environment(plan_environment).procedure
-    return chosen or (propose_procedure(analysis) if configured == "auto" else configured)
+    return chosen or (propose_procedure(summary) if configured == "auto" else configured)
 
 
 def procedure_steps(config: BotConfig, name: str) -> list[StepKind]:
     return [StepKind(s) for s in config.policy.execution.procedures[name]]
 
 
-def propose_procedure(analysis: Analysis) -> str:
+def propose_procedure(summary: PlanSummary) -> str:
     """The guide's choice: zero downtime when nothing blocks the application's writes for long and the
     plan is not High; else the standard procedure, with maintenance mode."""
-    blocking = any(op.lock.blocks_writes and op.lock is not LockLevel.NONE for op in analysis.operations)
-    return "standard" if blocking or analysis.complexity is Level.HIGH else "zero_downtime"
+    return "standard" if summary.blocks_writes or summary.complexity is Level.HIGH else "zero_downtime"
 
 
 @dataclass

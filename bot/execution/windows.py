@@ -23,10 +23,10 @@ from bot.errors import Forbidden, InvalidState
 from bot.execution.steps import StepKind, procedure_name, procedure_steps
 from bot.markup import mention, quote
 from bot.outbox import Outbox
-from bot.plans import environment
+from bot.plans import environment, plan_summary
 from bot.policy import display_name
 from bot.roles import RoleDirectory
-from bot.sql.model import Analysis, Level
+from bot.sql.model import Level
 from storage.models import PlanRecord
 
 # Local days searched for the next opening: a week, and a day for daylight saving to shift it by.
@@ -86,11 +86,10 @@ def needs_window(config: BotConfig, plan: PlanRecord) -> str | None:
     """Why the plan must run inside a maintenance window, or None when it may run any time: its procedure
     takes the application down (maintenance mode), or it is High complexity, for which the guide requires
     a planned window."""
-    analysis = Analysis.from_dict(plan.analysis)
-    name = procedure_name(config, plan.environment, analysis, plan.procedure)
+    name = procedure_name(config, plan.environment, plan_summary(plan), plan.procedure)
     if StepKind.MAINTENANCE_ON in procedure_steps(config, name):
         return f"its {name} procedure puts the application in maintenance mode"
-    if analysis.complexity is Level.HIGH:
+    if Level(plan.complexity) is Level.HIGH:
         return "it is High complexity"
     return None
 

@@ -14,6 +14,7 @@ import pytest
 import waitress
 import yaml
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
 from bot.app import Services, build_services
 from bot.config import Settings, load_config
@@ -111,8 +112,9 @@ class RunningBot:
         return self.send(body)
 
     def plan(self, plan_id: int) -> PlanRecord:
+        """The stored plan with every column, its analysis too (read only by what uses it)."""
         with self.services.db.session() as session:
-            plan = session.get(PlanRecord, plan_id)
+            plan = session.get(PlanRecord, plan_id, options=[undefer("*")])
             assert plan is not None
             return plan
 
