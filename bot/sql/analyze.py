@@ -29,6 +29,7 @@ from bot.sql.model import (
     Statement,
     TargetFacts,
 )
+from bot.sql.nodes import given
 from bot.sql.operations import OperationMapper
 from bot.sql.parse import ParsedStatement, parse_statements
 from bot.sql.transactions import advance, enum_value_hazards, left_open, transaction_hazards
@@ -133,7 +134,7 @@ def _look_inside(op: Operation, ctx: FileContext, found: _Findings) -> Operation
             continue  # PL/pgSQL syntax pglast reads only in context (a variable as a type …)
         for raw in raws:
             statement = Statement(op.statement_index, sql, line, line)
-            for inner in OperationMapper(statement).map(raw.stmt):
+            for inner in OperationMapper(statement).map(given(raw.stmt)):
                 inner = with_catalog_facts(inner, ctx)
                 _judge(inner, ctx, found, where=f"in the DO block, line {line}: ")
                 for table, lock in inner.locks.items():

@@ -39,11 +39,11 @@ def with_catalog_facts(op: Operation, ctx: FileContext) -> Operation:
         )
     if op.kind in (Kind.DROP_CONSTRAINT, Kind.VALIDATE_CONSTRAINT):
         name = d["constraint"]
-        referenced = ctx.foreign_keys.get(name) or (catalog.foreign_keys(op.table) or {}).get(name)
-        if referenced is None or referenced == op.table:
+        parent = ctx.foreign_keys.get(name) or (catalog.foreign_keys(op.table) or {}).get(name)
+        if parent is None or parent == op.table:
             return op
         lock = LockLevel.ACCESS_EXCLUSIVE if op.kind is Kind.DROP_CONSTRAINT else LockLevel.ROW_SHARE
-        return replace(op, other_locks={**op.other_locks, referenced: lock})
+        return replace(op, other_locks={**op.other_locks, parent: lock})
     if op.kind is Kind.SET_NOT_NULL:
         check = (catalog.not_null_checks(op.table) or {}).get(d["column"])
         return replace(op, details={**d, "proven_by": check}) if check else op

@@ -6,10 +6,19 @@ Shared by the operation mapper and the rollback generator, so that both quote an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from pglast import ast
 from pglast.stream import RawStream, maybe_double_quote_name
+
+T = TypeVar("T")
+
+
+def given(value: T | None) -> T:
+    """A field pglast types as optional (every field is), read where the grammar always fills it."""
+    if value is None:
+        raise ValueError("a parse tree without a field its grammar always fills")
+    return value
 
 
 def sql_of(node: ast.Node) -> str:
@@ -19,7 +28,7 @@ def sql_of(node: ast.Node) -> str:
 
 def names_of(items: Any) -> list[str]:
     """The unquoted parts of a dotted name (``schema``, ``name`` …)."""
-    return [item.sval for item in items or () if isinstance(item, ast.String)]
+    return [item.sval or "" for item in items or () if isinstance(item, ast.String)]
 
 
 _QUOTED: dict[tuple[str | None, ...], str] = {}
@@ -34,8 +43,9 @@ def quoted(names: list[str] | tuple[str | None, ...]) -> str:
     return _QUOTED[key]
 
 
-def table_name(rv: ast.RangeVar) -> str:
-    """``schema.table`` as SQL would write it, quoted where needed."""
+def table_name(rv: ast.RangeVar | None) -> str:
+    """``schema.table`` as SQL would write it, quoted where needed (of a statement that names one)."""
+    rv = given(rv)
     return quoted((rv.schemaname, rv.relname))
 
 

@@ -9,7 +9,7 @@ views on a column) are added later, by ``bot.sql.facts``; the mapping itself rea
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pglast import ast
 from pglast.enums import (
@@ -26,6 +26,7 @@ from bot.sql.alter import AT, REWRITES, subcommand_lock
 from bot.sql.model import Kind, LockLevel, Operation, Statement
 from bot.sql.nodes import (
     function_names,
+    given,
     names_of,
     option_on,
     quoted,
@@ -142,7 +143,7 @@ def constraint_facts(con: ast.Constraint) -> dict[str, Any]:
         ConstrType.CONSTR_PRIMARY: "primary_key",
         ConstrType.CONSTR_EXCLUSION: "exclusion",
         ConstrType.CONSTR_NOTNULL: "not_null",
-    }.get(con.contype, "other")
+    }.get(given(con.contype), "other")
     facts: dict[str, Any] = {
         "constraint": con.conname,
         "constraint_type": kind,
@@ -158,10 +159,12 @@ def constraint_facts(con: ast.Constraint) -> dict[str, Any]:
         referenced = sorted(_column_refs(con.raw_expr))
         facts["check_columns"] = referenced if len(referenced) == 1 else []
         expr = con.raw_expr
-        is_not_null = isinstance(expr, ast.NullTest) and expr.nulltesttype == NullTestType.IS_NOT_NULL
-        facts["not_null_column"] = (
-            referenced[0] if is_not_null and isinstance(expr.arg, ast.ColumnRef) else None
+        is_not_null = (
+            isinstance(expr, ast.NullTest)
+            and expr.nulltesttype == NullTestType.IS_NOT_NULL
+            and isinstance(expr.arg, ast.ColumnRef)
         )
+        facts["not_null_column"] = referenced[0] if is_not_null else None
     return facts
 
 
@@ -242,7 +245,7 @@ class OperationMapper:
         return ops
 
     def _create_table_as(self, n: ast.CreateTableAsStmt | ast.SelectStmt) -> Operation:
-        into = n.into if isinstance(n, ast.CreateTableAsStmt) else n.intoClause
+        into = given(n.into if isinstance(n, ast.CreateTableAsStmt) else n.intoClause)
         table = table_name(into.rel)
         what = "materialized view" if getattr(n, "objtype", None) == ObjectType.OBJECT_MATVIEW else "table"
         query = n.query if isinstance(n, ast.CreateTableAsStmt) else n
@@ -252,7 +255,7 @@ class OperationMapper:
             table=table,
             lock=L.ACCESS_EXCLUSIVE,
             details={"object": what},
-            other_locks=dict.fromkeys(read_relations(query, skip=into.rel), L.ACCESS_SHARE),
+            other_locks=dict.fromkeys(read_relations(given(query), skip=into.rel), L.ACCESS_SHARE),
         )
 
     def _foreign_key(
@@ -291,7 +294,11 @@ class OperationMapper:
         return [self._alter_cmd(target, cmd) for cmd in n.cmds or ()]
 
     def _alter_cmd(self, table: str, cmd: ast.AlterTableCmd) -> Operation:
-        sub, col = cmd.subtype, cmd.name
+        sub, col, definition = (
+            given(cmd.subtype),
+            cmd.name,
+            cast(Any, cmd.def_),
+        )  # the subtype says what it is
         if sub in SIMPLE_ALTERS:
             kind, template, detail, scans = SIMPLE_ALTERS[sub]
             details: dict[str, Any] = {detail: col}
@@ -301,12 +308,12 @@ class OperationMapper:
                 kind,
                 template.format(table=table, name=col),
                 table=table,
-                lock=subcommand_lock(sub, cmd.def_),
+                lock=subcommand_lock(sub, definition),
                 scans_table=scans,
                 details=details,
             )
         if sub == AT.AT_AddColumn:
-            facts = _column_facts(cmd.def_)
+            facts = _column_facts(definition)
             rewrites = facts["default"] == "volatile" or facts["identity"] or facts["generated"] == "stored"
             ops_locks = {facts["references"]: L.SHARE_ROW_EXCLUSIVE} if facts["references"] else {}
             return self.op(
@@ -319,17 +326,17 @@ class OperationMapper:
                 other_locks=ops_locks,
             )
         if sub == AT.AT_AlterColumnType:
-            new_type = type_name(cmd.def_.typeName)
+            new_type = type_name(definition.typeName)
             return self.op(
                 K.ALTER_COLUMN_TYPE,
                 f"change type of {table}.{col} to {new_type}",
                 table=table,
                 lock=L.ACCESS_EXCLUSIVE,
                 rewrites_table=True,
-                details={"column": col, "type": new_type, "using": bool(cmd.def_.raw_default)},
+                details={"column": col, "type": new_type, "using": bool(definition.raw_default)},
             )
         if sub == AT.AT_ColumnDefault:
-            if cmd.def_ is None:
+            if definition is None:
                 return self.op(
                     K.DROP_DEFAULT,
                     f"drop default of {table}.{col}",
@@ -337,7 +344,7 @@ class OperationMapper:
                     lock=L.ACCESS_EXCLUSIVE,
                     details={"column": col},
                 )
-            default = sql_of(cmd.def_)
+            default = sql_of(definition)
             return self.op(
                 K.SET_DEFAULT,
                 f"set default of {table}.{col} to {default}",
@@ -346,15 +353,15 @@ class OperationMapper:
                 details={"column": col, "default": default},
             )
         if sub == AT.AT_AddConstraint:
-            return self._add_constraint(table, cmd.def_)
+            return self._add_constraint(table, definition)
         if sub in (AT.AT_AttachPartition, AT.AT_DetachPartition):
-            return self._partition(table, sub, cmd.def_)
+            return self._partition(table, sub, definition)
         name = _words(AT(sub).name, "AT_")
         return self.op(
             K.ALTER_TABLE,
             f"alter table {table}: {name}" + (f" {col}" if col else ""),
             table=table,
-            lock=subcommand_lock(sub, cmd.def_),
+            lock=subcommand_lock(sub, definition),
             rewrites_table=sub in REWRITES,
             details={"subcommand": name, "rewrite": REWRITES.get(sub)},
         )
@@ -435,7 +442,7 @@ class OperationMapper:
                 lock=L.ACCESS_EXCLUSIVE,
                 details={"constraint": n.subname, "new_name": n.newname},
             )
-        what = _words(ObjectType(kind).name, "OBJECT_")
+        what = _words(ObjectType(given(kind)).name, "OBJECT_")
         return self.op(
             K.ALTER_OBJECT,
             f"rename {what} {target} to {n.newname}",
@@ -489,7 +496,7 @@ class OperationMapper:
                     )
                 )
             else:
-                what = _words(ObjectType(kind).name, "OBJECT_")
+                what = _words(ObjectType(given(kind)).name, "OBJECT_")
                 ops.append(
                     self.op(
                         K.DROP_OBJECT, f"drop {what} {name}", details={"object": what, "name": name, **common}
@@ -549,7 +556,7 @@ class OperationMapper:
 
     def _reindex(self, n: ast.ReindexStmt) -> Operation:
         concurrent = option_on(n.params, "concurrently")
-        kind = ReindexObjectType(n.kind)
+        kind = ReindexObjectType(given(n.kind))
         what = _words(kind.name, "REINDEX_OBJECT_")
         target = table_name(n.relation) if n.relation else (n.name or "the current database")
         on_table = kind == ReindexObjectType.REINDEX_OBJECT_TABLE
@@ -576,7 +583,7 @@ class OperationMapper:
         )
 
     def _lock(self, n: ast.LockStmt) -> list[Operation]:
-        mode = list(LockLevel)[n.mode]
+        mode = list(LockLevel)[given(n.mode)]
         return [
             self.op(
                 K.LOCK_TABLE,
@@ -585,7 +592,7 @@ class OperationMapper:
                 lock=mode,
                 details={"mode": mode.value},
             )
-            for r in n.relations
+            for r in given(n.relations)
         ]
 
     def _truncate(self, n: ast.TruncateStmt) -> list[Operation]:
@@ -598,7 +605,7 @@ class OperationMapper:
                 lock=L.ACCESS_EXCLUSIVE,
                 details={"cascade": cascade},
             )
-            for r in n.relations
+            for r in given(n.relations)
         ]
 
     # --- data ---------------------------------------------------------------------------------------
@@ -694,7 +701,7 @@ class OperationMapper:
         )
 
     def _call(self, n: ast.CallStmt) -> Operation:
-        name = quoted(names_of(n.funccall.funcname))
+        name = quoted(names_of(given(n.funccall).funcname))
         return self.op(K.CALL, f"call {name}", details={"function": name})
 
     # --- other objects ------------------------------------------------------------------------------
@@ -704,7 +711,7 @@ class OperationMapper:
             K.CREATE_VIEW,
             f"{'create or replace' if n.replace else 'create'} view {view}",
             details={"view": view, "replace": bool(n.replace)},
-            other_locks=dict.fromkeys(read_relations(n.query), L.ACCESS_SHARE),
+            other_locks=dict.fromkeys(read_relations(given(n.query)), L.ACCESS_SHARE),
         )
 
     def _create_function(self, n: ast.CreateFunctionStmt) -> Operation:
@@ -727,7 +734,9 @@ class OperationMapper:
             details={"trigger": n.trigname, "replace": bool(n.replace)},
         )
 
-    def _on_table(self, kind: str, table_node: ast.RangeVar, lock: LockLevel, name: str) -> Operation:
+    def _on_table(
+        self, kind: str, table_node: ast.RangeVar | None, lock: LockLevel, name: str | None
+    ) -> Operation:
         table = table_name(table_node)
         return self.op(
             K.ALTER_TABLE, f"{kind} {name} on {table}", table=table, lock=lock, details={"subcommand": kind}
@@ -744,7 +753,7 @@ class OperationMapper:
 
     def _statistics(self, n: ast.CreateStatsStmt) -> Operation:
         name = quoted(names_of(n.defnames)) or "(unnamed)"
-        return self._on_table("create statistics", n.relations[0], L.SHARE_UPDATE_EXCLUSIVE, name)
+        return self._on_table("create statistics", given(n.relations)[0], L.SHARE_UPDATE_EXCLUSIVE, name)
 
     def _schema(self, n: ast.CreateSchemaStmt) -> Operation:
         return self.op(K.CREATE_SCHEMA, f"create schema {n.schemaname}", details={"schema": n.schemaname})
@@ -779,8 +788,14 @@ class OperationMapper:
         return self.op(K.CREATE_EXTENSION, f"create extension {n.extname}", details={"extension": n.extname})
 
     def _comment(self, n: ast.CommentStmt) -> Operation:
-        what = _words(ObjectType(n.objtype).name, "OBJECT_")
-        names = names_of(n.object) if isinstance(n.object, tuple) else [n.object.sval]
+        what = _words(ObjectType(given(n.objtype)).name, "OBJECT_")
+        obj = n.object
+        if isinstance(obj, ast.TypeName):
+            names = names_of(obj.names)
+        elif isinstance(obj, ast.ObjectWithArgs):  # a function, an operator, an aggregate
+            names = names_of(obj.objname)
+        else:  # a name, or its dotted parts
+            names = names_of(obj if isinstance(obj, tuple) else (obj,))
         target = quoted(names)
         table = None
         if what in ("table", "materialized view"):
@@ -812,7 +827,7 @@ class OperationMapper:
         )
 
     def _transaction(self, n: ast.TransactionStmt) -> Operation:
-        kind = TransactionStmtKind(n.kind).name.removeprefix("TRANS_STMT_").lower()
+        kind = TransactionStmtKind(given(n.kind)).name.removeprefix("TRANS_STMT_").lower()
         return self.op(K.TRANSACTION, kind, details={"transaction": kind})
 
     def _set_schema(self, n: ast.AlterObjectSchemaStmt) -> Operation:
@@ -839,7 +854,7 @@ class OperationMapper:
 def _index_param(p: ast.IndexElem) -> str:
     """An index column as written, with DESC, opclass or collation; a plain column without the printer."""
     plain = p.name and not (p.ordering or p.nulls_ordering or p.opclass or p.collation or p.opclassopts)
-    return maybe_double_quote_name(p.name) if plain else sql_of(p)
+    return maybe_double_quote_name(p.name) if plain and p.name else sql_of(p)
 
 
 def _set_config(n: ast.SelectStmt) -> tuple[str, str, bool] | None:

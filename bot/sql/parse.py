@@ -22,6 +22,7 @@ from pglast import ast, parse_sql
 from pglast.parser import ParseError, split
 
 from bot.sql.model import Operation, SqlSyntaxError, Statement, UnreadableSql
+from bot.sql.nodes import given
 from bot.sql.operations import OperationMapper
 
 BOM = "\ufeff"
@@ -89,7 +90,7 @@ def _parsed(sql: str, spans: tuple[slice, ...]) -> Iterator[ParsedStatement]:
             line += sql.count("\n", at, span.start)
             at = span.start
             text = sql[span]
-            yield ParsedStatement(Statement(index, text, line, line + text.count("\n")), raw.stmt)
+            yield ParsedStatement(Statement(index, text, line, line + text.count("\n")), given(raw.stmt))
 
 
 _CHECKED_SETATTR = ast.Node.__setattr__

@@ -54,7 +54,7 @@ def _collect(node: Any, first: int, lineno: int, out: BlockContents) -> None:
         if key in DYNAMIC:
             out.dynamic.append(first + line - 1)
             continue
-        if key == "PLpgSQL_expr":
+        if key == "PLpgSQL_expr" and isinstance(value, dict):
             query = value.get("query", "")
             # parseMode 0 is a whole statement; others are expressions, read as a SELECT of them
             out.statements.append(

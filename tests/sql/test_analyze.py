@@ -371,3 +371,17 @@ def test_a_widening_type_change_is_known_not_to_rewrite(live: psycopg.Connection
     assert (wide.operations[1].rewrites_table, narrow.operations[1].rewrites_table) == (False, True)
     assert [(h.code, h.severity) for h in wide.hazards] == [("change_column_type", Level.LOW)]
     assert [(h.code, h.severity) for h in narrow.hazards] == [("change_column_type", Level.HIGH)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "summary"),
+    [
+        ("COMMENT ON TYPE app.mood IS 'how they feel';", "comment on type app.mood"),
+        ("COMMENT ON FUNCTION app.f(int) IS 'adds one';", "comment on function app.f"),
+        ("COMMENT ON SCHEMA app IS 'the app';", "comment on schema app"),
+        ("COMMENT ON TABLE app.t IS 'a table';", "comment on table app.t"),
+    ],
+)
+def test_a_comment_names_what_it_is_on(sql: str, summary: str) -> None:
+    """A type's or a function's name is no plain string in the parse tree (planning these failed)."""
+    assert [op.summary for op in run(sql).operations] == [summary]
