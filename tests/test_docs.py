@@ -4,11 +4,13 @@ the repository."""
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bot.config import load_config
 from bot.docs import PROCEDURE_MD, main, render
 from bot.policy import default_policy_data, load_policy
 
@@ -71,3 +73,14 @@ def test_readme_and_docs_link_only_inside_the_repository() -> None:
             assert path.is_relative_to(REPO) and path.exists(), (
                 f"{page.name}: {target} is not in the repository"
             )
+
+
+def test_the_deploy_recipes_config_map_is_a_valid_config(tmp_path: Path) -> None:
+    deploy = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    block = re.search(r"  config\.yaml: \|\n((?:    .*\n)+)", deploy)
+    assert block is not None
+    (tmp_path / "migrations").mkdir()
+    text = textwrap.dedent(block.group(1)).replace(" /migrations", f" {tmp_path}/migrations")
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    config = load_config(tmp_path / "config.yaml")
+    assert config.environment("production").backup_dir == Path("/backups")
