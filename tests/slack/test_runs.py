@@ -146,7 +146,11 @@ def test_a_production_high_plan_is_approved_once_its_rehearsal_from_slack_passes
         lambda: [t for t in texts(bot, "chat.update") if t.startswith("✅ *Rehearsal #1*")], 10, "its line"
     )
     assert "passed after" in line[-1]
-    assert any("is *approved*" in t and "rehearsal passed" in t for t in texts(bot, "chat.postMessage"))
+    bot.fake.wait_until(
+        lambda: any("is *approved*" in t and "rehearsal passed" in t for t in texts(bot, "chat.postMessage")),
+        10,
+        "the approval announced",
+    )
     bot.fake.wait_until(
         lambda: any(
             "✅ Rehearsal report: rehearsal #1 passed"
