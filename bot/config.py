@@ -127,7 +127,8 @@ class RehearsalConfig(_Model):
 
     admin_dsn_env: str | None = None
     strategies: list[Literal["template", "dump", "replay"]] = Field(
-        default_factory=lambda: ["template", "dump"], min_length=1
+        default_factory=lambda: list[Literal["template", "dump", "replay"]](["template", "dump"]),
+        min_length=1,
     )
     schema_only: bool = False
     rows: int | None = Field(default=None, ge=1, le=10_000_000)
@@ -487,6 +488,7 @@ def parse_config(data: Any, base_dir: Path, path: Path | None = None) -> BotConf
     delivery = _section(data, "delivery", DeliveryConfig, problems)
     if problems:
         raise ConfigError(problems)
+    assert policy is not None  # a policy that did not load said why in problems
     return BotConfig(
         environments=valid_envs,
         roles={role: r for role, r in roles.items() if r is not None},

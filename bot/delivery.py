@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 DRAWN = frozenset({Kind.PLAN, Kind.PART, Kind.REDRAW, Kind.LINK})
 # Records whose line in the plan's thread is posted once, then redrawn.
 Line = StepRecord | RehearsalRecord | MonitorRecord
+LineRecord = TypeVar("LineRecord", StepRecord, RehearsalRecord, MonitorRecord)
 
 # How often a deliverer with nothing due looks for rows other processes (the CLI) wrote.
 POLL_SECONDS = 0.5
@@ -221,7 +222,7 @@ class Deliverer:
         text = f"📎 Timeline of plan #{plan.id} ({fmt.value}), asked for by {mention(payload['by'])}"
         self.notifier.upload_file(ref, export_files(story, fmt), text=text)
 
-    def _send_line(self, model: type[Line], record_id: int, ref: MessageRef) -> None:
+    def _send_line(self, model: type[LineRecord], record_id: int, ref: MessageRef) -> None:
         """Post a step's, a rehearsal's or a monitor's line the first time, redraw it after; where it
         is, is stored at once (a second post of the same line would be a double)."""
         with self.db.session() as session:

@@ -49,7 +49,8 @@ def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
         (m.start("secret"), m.end("secret"), mask) for rule, mask in _RULES for m in rule.finditer(folded)
     )
     if spans:
-        parts, done = [], 0
+        parts: list[bytes] = []
+        done = 0
         for start, end, mask in spans:
             if start >= done:  # a span inside one already masked adds nothing but its end
                 parts += (raw[done:start], mask)

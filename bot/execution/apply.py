@@ -271,7 +271,7 @@ class _Runner:
                 except FutureTimeout:
                     blockers = self._blockers()
                     pids = frozenset(b.pid for b in blockers)
-                    if blockers and pids != reported and self.on_lock_wait:
+                    if blockers and pids != reported and self.on_lock_wait is not None:
                         self.on_lock_wait(blockers)
                     reported = pids
         except BaseException:

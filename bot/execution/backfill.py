@@ -24,8 +24,10 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from pglast import ast
 
 from bot.execution.backfill_sql import BatchSql, batch_sql, sets_column, unbatchable_shape
+from bot.execution.target import scalar
 from bot.sql.operations import table_name
 from bot.sql.parse import parse_statements
 
@@ -107,9 +109,10 @@ def plan_backfill(statement_sql: str, dsn: str) -> BackfillPlan | NotBatchable:
     node = parsed[0].node
     if reason := unbatchable_shape(node):
         return NotBatchable(reason)
+    assert isinstance(node, ast.UpdateStmt)  # unbatchable_shape refuses any other statement
     table = table_name(node.relation)
     with psycopg.connect(dsn) as conn:
-        if _scalar(conn, "SELECT to_regclass(%s)", [table]) is None:
+        if scalar(conn, "SELECT to_regclass(%s)", [table]) is None:
             return NotBatchable(f"{table} does not exist on the target")
         keys = conn.execute(_PRIMARY_KEY, (table,)).fetchall()
     if not keys:
@@ -149,7 +152,7 @@ def run_backfill(
     started = time.monotonic()
     timeouts = [_ms(max_lock_seconds * LOCK_WAIT_SHARE), _ms(max_lock_seconds * (1 - COMMIT_SHARE))]
     with psycopg.connect(dsn, autocommit=True, cursor_factory=psycopg.RawCursor) as conn:
-        if not _scalar(conn, "SELECT pg_try_advisory_lock($1)", [lock_key]):
+        if not scalar(conn, "SELECT pg_try_advisory_lock($1)", [lock_key]):
             raise BackfillBusy(f"another backfill holds advisory lock {lock_key}")
         # a generic plan would not know how narrow a batch's key range is
         conn.execute("SET plan_cache_mode = force_custom_plan")
@@ -175,7 +178,7 @@ def run_backfill(
             if cancelled():
                 stopped = True
                 break
-            upto = _scalar(conn, *plan.sql.bound.bind(after, limit))
+            upto = scalar(conn, *plan.sql.bound.bind(after, limit))
             if upto is None:
                 break
             done, held = _batch(conn, plan.sql.update.bind(after, upto), timeouts)
@@ -215,15 +218,10 @@ def _rows_left(conn: psycopg.Connection, sql: BatchSql, after: Key | None) -> tu
     try:
         with conn.transaction():
             conn.execute("SELECT set_config('statement_timeout', $1, true)", [_ms(COUNT_SECONDS)])
-            return _scalar(conn, *sql.count.bind(after)), True
+            return scalar(conn, *sql.count.bind(after)), True
     except psycopg.errors.QueryCanceled:
-        explained = _scalar(conn, *sql.estimate.bind(after))
+        explained = scalar(conn, *sql.estimate.bind(after))
         return int(explained[0]["Plan"]["Plan Rows"]), False
-
-
-def _scalar(conn: psycopg.Connection, query: str, params: list[Any]) -> Any:
-    row = conn.execute(query, params).fetchone()
-    return row[0] if row else None
 
 
 def _ms(seconds: float) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from pglast import ast
 from pglast.enums import A_Expr_Kind, BoolExprType, LimitOption, SortByDir, SortByNulls
 
+from bot.sql.nodes import given
 from bot.sql.operations import sql_of, table_name, walk
 
 BATCH_ALIAS = "batch"
@@ -57,7 +58,7 @@ def unbatchable_shape(node: ast.Node) -> str | None:
         return "UPDATE … FROM joins other tables in every batch: write the join as a subquery in SET"
     if isinstance(node.whereClause, ast.CurrentOfExpr):
         return "WHERE CURRENT OF a cursor names one row: there is nothing to batch"
-    table, name = table_name(node.relation), node.relation.relname
+    table, name = table_name(node.relation), given(node.relation).relname
     read = (n for n in walk((node.targetList, node.whereClause)) if isinstance(n, ast.RangeVar))
     if any(n.relname == name for n in read):
         return f"reads {table} in a subquery: later batches would see what earlier ones changed"
@@ -65,13 +66,13 @@ def unbatchable_shape(node: ast.Node) -> str | None:
 
 
 def sets_column(node: ast.UpdateStmt, column: str) -> bool:
-    return any(target.name == column for target in node.targetList)
+    return any(target.name == column for target in given(node.targetList))
 
 
 def batch_sql(node: ast.UpdateStmt, key: str) -> BatchSql:
     """Every query of the backfill of ``node``, batched on its table's single-column primary key ``key``."""
-    relation = node.relation
-    key_ref = _ref(relation.alias.aliasname if relation.alias else relation.relname, key)
+    relation = given(node.relation)
+    key_ref = _ref(given(relation.alias.aliasname if relation.alias else relation.relname), key)
 
     def forms(build: Callable[[bool], ast.Node]) -> KeyRangeSql:
         return KeyRangeSql(sql_of(build(False)), sql_of(build(True)))

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from bot.execution.checks import Check, Outcome
 from bot.execution.errors import StepCancelled
-from bot.execution.target import connected
+from bot.execution.target import connected, scalar
 from bot.sql.fingerprint import USER_SCHEMAS
 from bot.sql.model import Operation
 
@@ -64,9 +64,7 @@ def row_counts(dsn: str, tables: Sequence[str], *, statement_timeout: str = "5mi
             if row is None:
                 counts[table] = None
                 continue
-            counts[table] = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*row))
-            ).fetchone()[0]
+            counts[table] = scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(*row)))
     return counts
 
 
@@ -164,7 +162,7 @@ def _orphans(conn: psycopg.Connection, fk: ForeignKey, statement_timeout: str) -
     )
     what = f"{fk.name} ({fk.table} ({keys}) → {fk.referenced})"
     try:
-        orphans = conn.execute(query).fetchone()[0]
+        orphans = scalar(conn, query)
     except psycopg.errors.QueryCanceled:
         sentence = f"orphaned rows of {what} not counted within {statement_timeout}"
         return Check("orphans", subject, Outcome.NOT_CHECKED, sentence)

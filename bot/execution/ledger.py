@@ -18,7 +18,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from bot.execution.errors import StepFailed
-from bot.execution.target import connected
+from bot.execution.target import connected, scalar
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS migrate_bot;
@@ -81,11 +81,13 @@ def record_applied(
     with _on(target) as conn:
         ensure(conn)
         cur = conn.cursor(row_factory=class_row(Entry))
-        return cur.execute(
+        entry = cur.execute(
             f"INSERT INTO migrate_bot.applied (file_name, sha256, plan_id, environment, operator) "
             f"VALUES (%s, %s, %s, %s, %s) RETURNING {COLUMNS}",
             (file_name, sha256, plan_id, environment, operator),
         ).fetchone()
+        assert entry is not None  # RETURNING gives the row inserted
+        return entry
 
 
 def record_rolled_back(target: str | psycopg.Connection, sha256: str) -> Entry | None:
@@ -129,4 +131,4 @@ def check_not_applied(dsn: str, sha256: str) -> None:
 
 
 def _exists(conn: psycopg.Connection) -> bool:
-    return conn.execute("SELECT to_regclass('migrate_bot.applied') IS NOT NULL").fetchone()[0]
+    return bool(scalar(conn, "SELECT to_regclass('migrate_bot.applied') IS NOT NULL"))

@@ -233,8 +233,9 @@ def rehearse(
         else:
             applied = schema_fingerprint(conn)
             phases.append(_integrity(dsn, analysis, say))
-            phases.append(_run(ROLLBACK, conn, dsn, rollback, rollback_analysis, timeouts, say))
-            if phases[-1].outcome is Outcome.FAILED:
+            rolled_back = _run(ROLLBACK, conn, dsn, rollback, rollback_analysis, timeouts, say)
+            phases.append(rolled_back)
+            if rolled_back.outcome is Outcome.FAILED:
                 phases += _skipped((COMPARE, APPLY_AGAIN), "the rollback failed")
             else:
                 phases.append(_compare(conn, dsn, (before, applied), counts, say))

@@ -108,6 +108,7 @@ class Rehearsals(Service):
             _event(session, record, "started")
             self.outbox.rehearsal(session, plan, record.id)
         env_name, file_name, analysis, rollback_analysis, segments = facts
+        assert segments is not None  # a plan without them is refused a rehearsal (request)
         env = environment(self.config, env_name)
         policy = self.config.policy.execution
 

@@ -92,8 +92,7 @@ def run_command(
                 if watch:
                     watch(elapsed)
     except StepFailed as err:
-        out = _stop(proc)
-        raise type(err)(_with_output(err.message, out, secrets)) from None
+        raise type(err)(_with_output(err.message, _stop(proc), secrets)) from None
     except BaseException:
         _stop(proc)
         raise

@@ -44,6 +44,7 @@ from bot.execution.steps import (
     procedure_steps,
     target_key,
 )
+from bot.execution.target import scalar
 from bot.execution.windows import check_window
 from bot.markup import mention, quote
 from bot.plans import environment, get_plan, plan_summary, transition, verify_bytes
@@ -339,7 +340,7 @@ class Runner(Service):
         """Take the target's lock; a rollback waits (up to ROLLBACK_LOCK_WAIT_SECONDS) for the step that
         holds it to end, since it must happen, where a run gives up at once."""
         if not wait:
-            return bool(conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0])
+            return bool(scalar(conn, "SELECT pg_try_advisory_lock(%s)", (key,)))
         conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{ROLLBACK_LOCK_WAIT_SECONDS}s",))
         try:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))

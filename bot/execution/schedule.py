@@ -168,7 +168,8 @@ class Schedules(Service):
 
     @staticmethod
     def _moment(env: EnvironmentConfig, at: datetime | str, now: datetime) -> datetime:
-        if at == NEXT_WINDOW:
+        moment = parse_when(at) if isinstance(at, str) else as_utc(at)
+        if isinstance(moment, str):  # the one word parse_when gives back: next-window
             opens = next_window(env, now)
             if opens is None:
                 raise UserError(
@@ -176,7 +177,6 @@ class Schedules(Service):
                     "give a time like `2026-11-28T02:00`"
                 )
             return opens
-        moment = parse_when(at) if isinstance(at, str) else as_utc(at)
         if moment <= now:
             raise UserError(f"{utc_label(moment)} has passed (it is {utc_label(now)}): give a time to come")
         return moment

@@ -162,7 +162,7 @@ def scratch_database(
 
 
 def _from_template(admin_dsn: str, source_dsn: str, name: str) -> str:
-    source = conninfo_to_dict(source_dsn).get("dbname")
+    source = str(conninfo_to_dict(source_dsn).get("dbname") or "")
     if not source:
         raise StepFailed("the source DSN names no database to use as a template")
     # our own session must not be one of those connected to the source

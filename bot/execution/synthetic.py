@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from bot.execution.target import error_text
+from bot.execution.target import error_text, scalar
 
 REFERENCED_ROWS = 10_000  # distinct keys a foreign key cycles through
 # Columns of a table, domains seen through to their base type.
@@ -98,7 +98,7 @@ class _Column:
 def fill_tables(conn: psycopg.Connection, dsn: str, tables: Sequence[str], rows: int) -> list[Fill]:
     """Add ``rows`` rows to each of ``tables`` that exists and is a table (names as the analysis gives
     them), referenced tables first, then ANALYZE those filled, as autovacuum would have."""
-    found = dict(row for table in tables for row in conn.execute(TABLES, (table,)).fetchall())
+    found: dict[int, str] = dict(row for table in tables for row in conn.execute(TABLES, (table,)).fetchall())
     tag = uuid.uuid4().hex[:8]
     fills = [_fill(conn, dsn, oid, found[oid], rows, tag) for oid in _referenced_first(conn, found)]
     for fill in fills:
@@ -209,7 +209,7 @@ def _count(conn: psycopg.Connection, table: str, keys: list[str]) -> int:
         sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(sql.Identifier(k)) for k in keys),
         sql.Literal(REFERENCED_ROWS),
     )
-    return conn.execute(query).fetchone()[0]
+    return scalar(conn, query)
 
 
 def _value(conn: psycopg.Connection, table: str, column: _Column, tag: str) -> sql.Composable | None:
@@ -236,5 +236,5 @@ def _value(conn: psycopg.Connection, table: str, column: _Column, tag: str) -> s
 def _largest(conn: psycopg.Connection, table: str, column: _Column) -> int:
     """Past the column's largest value, so counted values do not collide with existing ones."""
     query = sql.SQL("SELECT max({}) FROM {}").format(sql.Identifier(column.name), sql.SQL(table))
-    largest = conn.execute(query).fetchone()[0]
+    largest = scalar(conn, query)
     return 0 if largest is None else int(largest) + 1

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
+from psycopg import sql
+from psycopg.abc import Params
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bot.execution.errors import StepFailed, StepTimeout
 from bot.execution.output import shown
 
 CONNECT_TIMEOUT_SECONDS = 10
+
+
+def scalar(
+    conn: psycopg.Connection, query: str | sql.SQL | sql.Composed, params: Params | None = None
+) -> Any:
+    """The first value of the query's first row; None when it returns no row."""
+    row = conn.execute(query, params).fetchone()
+    return row[0] if row else None
 
 
 def dsn_secrets(dsn: str) -> tuple[str, ...]:
@@ -44,7 +55,7 @@ def error_text(err: BaseException, dsn: str) -> str:
 
 def connect(dsn: str, *, autocommit: bool = True, application_name: str | None = None) -> psycopg.Connection:
     """A new connection to the target; failing, a StepFailed that does not show the password."""
-    extra = {"application_name": application_name} if application_name else {}
+    extra: dict[str, Any] = {"application_name": application_name} if application_name else {}
     try:
         return psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS, autocommit=autocommit, **extra)
     except psycopg.Error as err:

@@ -15,7 +15,7 @@ import psycopg
 
 from bot.execution.checks import Check, Outcome
 from bot.execution.integrity import INVALID_HELP, invalid_indexes
-from bot.execution.target import connected
+from bot.execution.target import connected, scalar
 from bot.sql.model import Operation
 from bot.sql.rollback import split_name
 
@@ -294,12 +294,12 @@ def verify_migration(dsn: str, operations: Sequence[Operation]) -> list[Check]:
     """One check per object the operations leave created, changed or gone (PASSED or FAILED), one per
     touched table that its indexes are all valid, and one NOT_CHECKED per operation it cannot read back."""
     with connected(dsn) as conn:
-        expected = _Expectations(conn.execute("SELECT current_schema()").fetchone()[0])
+        expected = _Expectations(scalar(conn, "SELECT current_schema()"))
         for op in operations:
             expected.replay(op)
         checks = []
         for key, (want, op) in expected.wanted.items():
-            answer = conn.execute(KINDS[key.kind].query, key.params()).fetchone()[0]
+            answer = scalar(conn, KINDS[key.kind].query, key.params())
             if answer == want:
                 checks.append(
                     Check(key.kind, key.noun(), Outcome.PASSED, f"{key.noun()} {key.state(answer)}")
