@@ -317,8 +317,12 @@ HELP_TEXT = """*migrate-bot* walks a PostgreSQL migration through the Migration 
 rollback, approvals) and post the plan here, with Approve / Request changes / Reject buttons
 • `/migrate status <plan>`: a plan's state, who approved it as what, and what is missing
 • `/migrate list`: the open plans of this channel
+• `/migrate rehearse <plan> [rows]`: apply, roll back and apply again on a scratch copy of the target
 • `/migrate run <plan> [next|all|<step>]`: run an approved plan's procedure (backup, apply, checks…)
+• `/migrate schedule <plan> <time|next-window|cancel>`: run its remaining steps at a time
 • `/migrate abort <plan>`: stop a run after its current step
+• `/migrate incident <plan> <P0-P3> <what>`: open an incident on a plan that ran: its on-call is paged
+• `/migrate freeze <environment> <reason>` / `unfreeze <environment>`: stop every run there
 • `/migrate rollback <plan> <reason>`: undo what a run applied
 • `/migrate restore <plan>`: what restoring the run's backup overwrites, after a failed rollback
 • `/migrate repost <plan>`: send again what Slack refused for a plan (after inviting the bot, say)

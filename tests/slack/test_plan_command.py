@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from handlers.commands import USAGE
 from tests.slack.conftest import AUTHOR, CHANNEL, SECRET, RunningBot, start_bot, write_config
 from tests.slack.fake_api import Call, FakeSlack
 from tests.slack.signing import post, signed_headers, slash_command_body
@@ -34,6 +35,8 @@ def test_help_is_the_ack(bot: RunningBot) -> None:
     status, body = bot.command("help")
     assert status == 200
     assert "/migrate plan <file> [environment]" in body
+    missing = [verb for verb in USAGE if f"/migrate {verb}" not in body and f"`{verb} " not in body]
+    assert missing == [], "help names every command"
     assert bot.fake.calls_to("chat.postMessage") == []
 
 
