@@ -195,7 +195,7 @@ class Policy(_Model):
     approvals: ApprovalPolicy
     execution: ExecutionPolicy
     monitor: MonitorPolicy
-    severities: dict[Literal["P0", "P1", "P2", "P3"], Severity]
+    severities: dict[str, Severity]  # P0-P3: the defaults name them, and a config adds no other
     escalation: EscalationPolicy
     checklist: dict[str, list[str]]
     post_checklist: dict[str, list[str]]

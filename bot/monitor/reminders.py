@@ -49,15 +49,15 @@ def measured(
     base = {metric: entry.get("value") for metric, entry in baseline.items()}
     value = {metric: sample.value for metric, sample in now.items()}
     found: dict[str, tuple[bool | None, str]] = {}
-    if value.get(HEALTH) is not None:
-        found[HEALTH_ITEM] = (value[HEALTH] >= 1, "passing" if value[HEALTH] >= 1 else "failing")
-    if value.get(ERROR_RATE) is not None:
+    if (health := value.get(HEALTH)) is not None:
+        found[HEALTH_ITEM] = (health >= 1, "passing" if health >= 1 else "failing")
+    if (errors := value.get(ERROR_RATE)) is not None:
         normal = policy.monitor.normal_error_rate_pct
-        found[ERROR_ITEM] = (value[ERROR_RATE] < normal, f"{value[ERROR_RATE]:.2g}% (normal < {normal:g}%)")
-    if value.get(LATENCY) is not None:
-        slower = degradation_pct(value[LATENCY], base.get(LATENCY))
+        found[ERROR_ITEM] = (errors < normal, f"{errors:.2g}% (normal < {normal:g}%)")
+    if (latency := value.get(LATENCY)) is not None:
+        slower = degradation_pct(latency, base.get(LATENCY))
         against = f" ({slower:+.0f}% against the baseline {base[LATENCY]:.3g})" if slower is not None else ""
-        found[RESPONSE_ITEM] = (None, f"latency {value[LATENCY]:.3g}{against}")
+        found[RESPONSE_ITEM] = (None, f"latency {latency:.3g}{against}")
         if slower is not None and value.get(ERROR_RATE) is not None:
             found[BASELINE_ITEM] = (True, f"error rate {value[ERROR_RATE]:.2g}%, latency {slower:+.0f}%")
     if value.get(CONNECTIONS) is not None:

@@ -116,7 +116,7 @@ class DatabaseSignals:
         if sees_all:
             limit = self.long_query_seconds
             oldest_words = f"pid {oldest_who}, {float(oldest):.1f} s" if oldest is not None else "none busy"
-            sessions = {
+            sessions: dict[str, tuple[float | None, str]] = {
                 CONNECTIONS: (
                     float(total),
                     f"{total} client sessions of max_connections {max_connections} ({here} on this database)",

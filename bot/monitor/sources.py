@@ -134,10 +134,10 @@ class PrometheusSource:
             up = self._query(config.up_query, attempt)
             if not up:
                 raise Unreadable(f"up_query answers nothing: is the application scraped? ({config.up_query})")
-            down = [(labels, value) for labels, _, value in up if value != "1"]
+            down = [(labels, text) for labels, _, text in up if text != "1"]
             if down:
-                labels, value = down[0]
-                raise Unreadable(f"the source is not up ({_series(labels)} = {value}): its values are stale")
+                labels, text = down[0]
+                raise Unreadable(f"the source is not up ({_series(labels)} = {text}): its values are stale")
         found = self._query(config.query, attempt)
         if not found:
             raise Unreadable(f"the query answers nothing (no such series?): {config.query}")
@@ -174,7 +174,8 @@ class PrometheusSource:
         except ValueError:
             raise Unreadable(f"Prometheus answered HTTP {status} with no JSON: {body[:200]!r}") from None
         if not isinstance(answer, dict) or answer.get("status") != "success":
-            error = answer.get("error", body[:200]) if isinstance(answer, dict) else body[:200]
+            error = answer.get("error") if isinstance(answer, dict) else None
+            error = error or body[:200].decode(errors="replace")
             raise Unreadable(f"Prometheus answered HTTP {status}: {error}")
         data = answer["data"]
         if data["resultType"] == "vector":
