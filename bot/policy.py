@@ -210,8 +210,11 @@ class Policy(_Model):
 
 @cache
 def default_policy_data() -> dict[str, Any]:
+    """The shipped defaults, read by libyaml when PyYAML has it: every `migrate-bot plan` reads them, and
+    the pure-Python reader takes 14 ms of a small plan's 0.3 s (libyaml 2 ms)."""
     text = resources.files("bot").joinpath("policy_defaults.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return data
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any], path: str = "policy") -> dict[str, Any]:
