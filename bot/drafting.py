@@ -147,10 +147,11 @@ def _also_to(builder: RollbackBuilder | None, parsed: Iterator[ParsedStatement])
 
 
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector off for the pass: it allocates a few objects per statement that live until
-    the plan is rendered, and the collector would walk all of them again and again (half the time a 10 MB
-    file takes); the pass makes few cycles, collected once it is back on. Left off if it was off."""
+def no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off while a plan is drafted or rendered: the pass allocates a few objects
+    per statement that live until the plan is rendered, and the collector would walk all of them again and
+    again (half the time a 10 MB file takes); the pass makes few cycles, collected once it is back on. Left
+    off if it was off."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -182,19 +183,19 @@ def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalo
     if found is not None:
         check_size(found, f"rollback `{found.name}`", policy.planning.max_file_bytes)
     builder = RollbackBuilder(catalog) if found is None else None
-    with _no_cycle_collection():
+    with no_cycle_collection():
         analysis = analyze_parsed(
             _also_to(builder, parsed),
             catalog=catalog,
             policy=policy.complexity,
             runner_settings=runner_settings,
         )
-    if builder is not None:
-        rollback, rollback_analysis = builder.build(policy.execution.lock_timeout), None
-    else:
-        assert found is not None
-        rollback = _load_rollback(found)
-        rollback_analysis = analyze(rollback.sql, catalog=catalog, policy=policy.complexity)
+        if builder is not None:
+            rollback, rollback_analysis = builder.build(policy.execution.lock_timeout), None
+        else:
+            assert found is not None
+            rollback = _load_rollback(found)
+            rollback_analysis = analyze(rollback.sql, catalog=catalog, policy=policy.complexity)
     return PlanDraft(
         environment=env.name,
         tier=env.tier,
