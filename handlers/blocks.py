@@ -312,7 +312,7 @@ def checklist_text(view: PlanView) -> str:
     return "\n".join(lines)
 
 
-HELP_TEXT = """*migrate-bot* walks a PostgreSQL migration through the Migration Safety Guide.
+HELP_TEXT = """*migrate-bot* walks a PostgreSQL migration through its safety procedure, from plan to rollback.
 • `/migrate plan <file> [environment]`: analyse a migration (statements, locks, hazards, complexity, \
 rollback, approvals) and post the plan here, with Approve / Request changes / Reject buttons
 • `/migrate status <plan>`: a plan's state, who approved it as what, and what is missing
