@@ -53,6 +53,7 @@ def _slack_errors() -> tuple[type[Exception], ...]:
 def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     from bot.config import load_bot_config, planning_only_config
     from bot.drafting import draft_plan, environment, no_cycle_collection
+    from bot.git_source import checkout
     from bot.targets import open_catalog
 
     if args.config or settings.config_path:
@@ -62,8 +63,9 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     env = environment(config, args.env)
     # the cycle collector off from drafting to the draft's end: on in between, or after, its first pass would
     # walk every object of the draft (a second each of a 10 MB file's plan)
+    source = checkout(env, args.ref)
     with no_cycle_collection(), open_catalog(env) as catalog:
-        draft = draft_plan(config, env.name, _file_arg(args.file), catalog=catalog)
+        draft = draft_plan(config, env.name, _file_arg(args.file), catalog=catalog, checkout=source)
         _write_plan(draft, config.policy, args.format)
         reached = args.fail_on and draft.reaches(Level(args.fail_on))
         del draft
@@ -279,7 +281,7 @@ def _cmd_rehearse(args: argparse.Namespace, settings: Settings) -> int:
 
     services = _services(args, settings)
     submission = services.planner.submit(
-        env_name=args.env, file_arg=_file_arg(args.file), author=args.operator, typed_in=None
+        env_name=args.env, file_arg=_file_arg(args.file), author=args.operator, typed_in=None, ref=args.ref
     )
     assert submission.plan is not None  # no request key: never a duplicate
     plan_id = submission.plan.id
@@ -499,6 +501,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", parents=[common], help="analyse a migration and print its plan")
     plan.add_argument("file", help="migration file (relative to the environment's migrations directory)")
     plan.add_argument("--env", help="environment (default: the config's default_environment)")
+    plan.add_argument(
+        "--ref",
+        help="with migrations from git: the branch, tag or commit to read it at (default: the config's)",
+    )
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     plan.add_argument(
         "--fail-on",
@@ -553,6 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rehearse.add_argument("file", help="migration file (relative to the environment's migrations directory)")
     rehearse.add_argument("--env", help="environment (default: the config's default_environment)")
+    rehearse.add_argument(
+        "--ref",
+        help="with migrations from git: the branch, tag or commit to read it at (default: the config's)",
+    )
     rehearse.add_argument("--rows", type=int, help="synthetic rows for each table the migration touches")
     rehearse.add_argument("--operator", required=True, help="who rehearses it (name or Slack user id)")
     rehearse.set_defaults(func=_cmd_rehearse, opens_store=True)

@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from bot.monitor.config import MonitorConfig
@@ -139,13 +140,53 @@ class RehearsalConfig(_Model):
         return (environ if environ is not None else os.environ).get(self.admin_dsn_env) or None
 
 
+# A branch, tag or commit as git allows it, never an option (a leading "-").
+REF_PATTERN = r"^[^\s~^:?*\[\\-][^\s~^:?*\[\\]*$"
+
+
+def _no_credentials(url: str) -> str:
+    """A password in the URL would be in the file: credentials come from the environment or a key file."""
+    if re.match(r"^[a-z][a-z0-9+.-]*://[^/@]*:[^/@]*@", url, re.IGNORECASE):
+        raise ValueError("credentials never go in the file: use token_env or ssh_key_file")
+    return url
+
+
+class GitSourceConfig(_Model):
+    """Migrations read from a git repository, as teams keep them beside their application.
+
+    - ``url``: what ``git fetch`` takes (https://…, git@host:org/app.git, a path);
+    - ``ref``: the branch or tag plans are made from unless a plan names another ref or a commit;
+    - ``path``: the migrations' directory inside the repository;
+    - ``token_env``: the variable holding an HTTPS token (sent as a header, never written to disk);
+    - ``ssh_key_file``: a private key for SSH URLs (its path; the key stays in its file);
+    - ``cache_dir``: where fetched commits are kept, each one's files unpacked once and never changed.
+    """
+
+    url: Annotated[str, Field(min_length=1), AfterValidator(_no_credentials)]
+    ref: str = Field(default="main", pattern=REF_PATTERN)
+    path: str = ""
+    token_env: str | None = None
+    ssh_key_file: Path | None = None
+    cache_dir: Path = Path(DEFAULT_STATE_DIR) / "git"  # fetched commits, each unpacked once
+
+    @field_validator("path")
+    @classmethod
+    def _inside(cls, value: str) -> str:
+        parts = Path(value).parts
+        if Path(value).is_absolute() or ".." in parts:
+            raise ValueError(f"{value!r}: a directory inside the repository, like db/migrations")
+        return "/".join(parts)
+
+
 class EnvironmentConfig(_Model):
-    """A target database: where its DSN comes from and where its migrations live."""
+    """A target database: where its DSN comes from and where its migrations live (a directory on this
+    host, or a git repository)."""
 
     name: str = ""
     tier: str = ""
     dsn_env: str | None = None
-    migrations_dir: Path
+    migrations_dir: Path | None = None
+    git: GitSourceConfig | None = None
     server_version_num: int | None = Field(default=None, ge=90600)
     channel: ChannelId | None = None
     stakeholders_channel: ChannelId | None = None  # told before a scheduled run there
@@ -171,15 +212,28 @@ class EnvironmentConfig(_Model):
 
     @field_validator("migrations_dir")
     @classmethod
-    def _existing_dir(cls, value: Path, info: ValidationInfo) -> Path:
+    def _existing_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         """From a file (``base_dir`` in the context), a relative directory is the file's; it must exist."""
         base_dir = (info.context or {}).get("base_dir")
-        if base_dir is None:
+        if base_dir is None or value is None:
             return value
         path = base_dir / value  # an absolute path stays as it is
         if not path.is_dir():
             raise ValueError(f"{path} is not a directory")
         return path.resolve()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvironmentConfig:
+        if (self.migrations_dir is None) == (self.git is None):
+            raise ValueError("migrations come from one place: migrations_dir or git")
+        return self
+
+    @property
+    def directory(self) -> Path:
+        """Where its migrations are on this host: a git environment's, once checked out (bot.git_source)."""
+        if self.migrations_dir is None:
+            raise ValueError(f"the migrations of {self.name} come from git: check them out first")
+        return self.migrations_dir
 
     def dsn(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The target DSN from the named environment variable, or None when unset."""

@@ -148,7 +148,7 @@ def run_demo(  # type: ignore[no-untyped-def]
     env = config.environment(DEMO_ENVIRONMENT if DEMO_ENVIRONMENT in config.environments else None)
     summary = []
     plan_ids = {}
-    for path in example_migrations(env.migrations_dir):
+    for path in example_migrations(env.directory):
         say()
         submission = services.planner.submit(
             env_name=env.name, file_arg=path.name, author=DEMO_AUTHOR, typed_in="#migrations"

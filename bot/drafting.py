@@ -11,9 +11,9 @@ import gc
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.config import BotConfig, EnvironmentConfig
 from bot.errors import NotFound, UserError
@@ -23,6 +23,9 @@ from bot.sql.catalog import Catalog
 from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError, flat_dict
 from bot.sql.parse import ParsedStatement, iter_statements
 from bot.sql.rollback import ROLLBACK_SUFFIX, RollbackBuilder, find_rollback, load_rollback
+
+if TYPE_CHECKING:
+    from bot.git_source import Checkout
 
 
 def sha256(text: str) -> str:
@@ -35,6 +38,7 @@ class MigrationFile:
     path: Path
     sql: str
     sha256: str
+    commit: str = ""  # the git commit it was read at; "" for a plain directory
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def resolve_migration(env: EnvironmentConfig, file_arg: str) -> Path:
 
 
 def _resolve(env: EnvironmentConfig, file_arg: str) -> Path:
-    root = env.migrations_dir.resolve()
+    root = env.directory.resolve()
     candidate = Path(file_arg)
     if not candidate.is_absolute():
         candidate = root / candidate
@@ -123,7 +127,7 @@ def check_size(path: Path, label: str, max_bytes: int) -> None:
 
 def read_migration(env: EnvironmentConfig, file_arg: str, *, max_bytes: int) -> MigrationFile:
     path = resolve_migration(env, file_arg)
-    name = path.relative_to(env.migrations_dir.resolve()).as_posix()
+    name = path.relative_to(env.directory.resolve()).as_posix()
     check_size(path, f"`{name}`", max_bytes)
     sql = read_sql(path, f"`{name}`")
     if not sql.strip():
@@ -161,15 +165,25 @@ def no_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def draft_plan(config: BotConfig, env_name: str | None, file_arg: str, *, catalog: Catalog) -> PlanDraft:
-    """Analyse a migration and its rollback for an environment; stores nothing.
+def draft_plan(
+    config: BotConfig,
+    env_name: str | None,
+    file_arg: str,
+    *,
+    catalog: Catalog,
+    checkout: Checkout | None = None,
+) -> PlanDraft:
+    """Analyse a migration and its rollback for an environment (from ``checkout``'s commit when its
+    migrations come from git); stores nothing.
 
     One pass, statement by statement: each is parsed, analysed and (without a rollback file) undone, then
     its parse tree goes, so a 10 MB file's memory is its analysis, not every tree at once.
     """
-    env = environment(config, env_name)
+    env = checkout.environment if checkout is not None else environment(config, env_name)
     policy = config.policy
     migration = read_migration(env, file_arg, max_bytes=policy.planning.max_file_bytes)
+    if checkout is not None and checkout.commit:
+        migration = replace(migration, commit=checkout.commit)
     try:
         parsed = iter_statements(migration.sql)
     except SqlSyntaxError as err:

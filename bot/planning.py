@@ -14,6 +14,7 @@ from bot.approvals import approval_status
 from bot.deps import Service
 from bot.drafting import PlanDraft, draft_plan, environment
 from bot.errors import Forbidden
+from bot.git_source import checkout
 from bot.idempotency import claim
 from bot.markup import mention
 from bot.plans import create_plan, open_plans_of, supersede
@@ -44,14 +45,18 @@ class Planner(Service):
         author: str,
         typed_in: str | None,
         request_key: str | None = None,
+        ref: str | None = None,
     ) -> Submission:
-        """Plan ``file_arg`` for an environment; bad input raises UserError and stores nothing.
+        """Plan ``file_arg`` for an environment (at ``ref`` when its migrations come from git: a branch,
+        a tag or a commit; its configured branch's newest commit by default); bad input raises UserError
+        and stores nothing.
 
         The plan goes to the environment's channel, else to ``typed_in`` (where it was asked for).
         """
         env = environment(self.config, env_name)
+        source = checkout(env, ref)
         with open_catalog(env) as catalog:
-            draft = draft_plan(self.config, env.name, file_arg, catalog=catalog)
+            draft = draft_plan(self.config, env.name, file_arg, catalog=catalog, checkout=source)
         with self.db.session() as session:
             open_plans = open_plans_of(session, draft.environment, draft.migration.name)
             same = _same_bytes(open_plans, draft)

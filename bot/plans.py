@@ -43,6 +43,7 @@ def create_plan(
         file_path=str(draft.migration.path),
         sql=draft.migration.sql,
         sha256=draft.migration.sha256,
+        source_commit=draft.migration.commit,
         rollback_sql=draft.rollback.sql,
         rollback_sha256=draft.rollback_sha256,
         rollback=rollback_to_dict(draft.rollback),
@@ -140,6 +141,11 @@ def verify_bytes(plan: PlanRecord) -> None:
     """
     current = Path(plan.file_path)
     on_disk = sha256(read_sql(current, f"`{plan.file_name}`")) if current.is_file() else None
+    if on_disk is None and plan.source_commit:
+        raise InvalidState(
+            f"commit `{plan.source_commit[:12]}` of `{plan.file_name}` is no longer in the bot's git cache; "
+            f"plan it again (`/migrate plan {plan.file_name} {plan.environment} --ref {plan.source_commit}`)"
+        )
     if on_disk != plan.sha256:
         what = "was deleted" if on_disk is None else "changed"
         raise InvalidState(

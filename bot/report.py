@@ -114,7 +114,8 @@ def approval_lines(
 
 def title(view: PlanView) -> str:
     prefix = f"Plan #{view.meta.plan_id}: " if view.meta else "Plan: "
-    return f"{prefix}{view.migration.name} → {view.environment}"
+    at = f" @ {view.migration.commit[:12]}" if view.migration.commit else ""
+    return f"{prefix}{view.migration.name}{at} → {view.environment}"
 
 
 def complexity_line(level: Level, policy: Policy) -> str:
@@ -223,6 +224,7 @@ def plan_dict(draft: PlanDraft, meta: PlanMeta | None = None, *, lazy: bool = Fa
         "tier": draft.tier,
         "file": draft.migration.name,
         "sha256": draft.migration.sha256,
+        "commit": draft.migration.commit or None,
         "complexity": draft.analysis.complexity.value,
         "analysis": draft.analysis.to_dict(lazy=lazy),
         "rollback": {

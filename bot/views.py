@@ -31,7 +31,9 @@ def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None
     env = environment(config, plan.environment)
     return PlanView(
         environment=plan.environment,
-        migration=MigrationFile(plan.file_name, Path(plan.file_path), plan.sql, plan.sha256),
+        migration=MigrationFile(
+            plan.file_name, Path(plan.file_path), plan.sql, plan.sha256, plan.source_commit
+        ),
         rollback_source=plan.rollback["source"],
         rollback_sql=plan.rollback_sql,
         requirement=config.policy.approvals.requirement(env.tier, Level(plan.complexity)),

@@ -313,8 +313,8 @@ def checklist_text(view: PlanView) -> str:
 
 
 HELP_TEXT = """*migrate-bot* walks a PostgreSQL migration through its safety procedure, from plan to rollback.
-• `/migrate plan <file> [environment]`: analyse a migration (statements, locks, hazards, complexity, \
-rollback, approvals) and post the plan here, with Approve / Request changes / Reject buttons
+• `/migrate plan <file> [environment] [--ref <git ref>]`: analyse a migration (statements, locks, hazards, \
+complexity, rollback, approvals) and post the plan here, with Approve / Request changes / Reject buttons
 • `/migrate status <plan>`: a plan's state, who approved it as what, and what is missing
 • `/migrate list`: the open plans of this channel
 • `/migrate rehearse <plan> [rows]`: apply, roll back and apply again on a scratch copy of the target

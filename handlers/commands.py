@@ -32,7 +32,7 @@ from handlers.worker import Pools, Worker
 
 # verb -> (fewest and most arguments (None: any number), usage)
 USAGE: dict[str, tuple[int, int | None, str]] = {
-    "plan": (1, 2, "`/migrate plan <file> [environment]`"),
+    "plan": (1, 2, "`/migrate plan <file> [environment] [--ref <branch|tag|commit>]`"),
     "status": (1, 1, "`/migrate status <plan id>`"),
     "list": (0, 0, "`/migrate list`"),
     "repost": (1, 1, "`/migrate repost <plan id>`"),
@@ -55,6 +55,7 @@ MAX_ARGUMENT = 500
 class Invocation:
     verb: str
     args: list[str]
+    ref: str | None = None  # plan's --ref: the git branch, tag or commit to read the file at
 
     @property
     def valid(self) -> bool:
@@ -72,7 +73,16 @@ def parse(text: str) -> Invocation:
         words = (text or "").split()
     if not words:
         return Invocation("help", [])
-    return Invocation(words[0].lower(), words[1:])
+    verb, args, ref = words[0].lower(), words[1:], None
+    if verb == "plan":
+        for position, word in enumerate(args):
+            if word == "--ref" and position + 1 < len(args):
+                ref, args = args[position + 1], args[:position] + args[position + 2 :]
+                break
+            if word.startswith("--ref="):
+                ref, args = word.removeprefix("--ref="), args[:position] + args[position + 1 :]
+                break
+    return Invocation(verb, args, ref)
 
 
 def request_key(command: dict[str, Any]) -> str:
@@ -102,18 +112,25 @@ def migrate_command(ack: Ack, command: dict[str, Any], context: BoltContext) -> 
     pool = pools.work if inv.verb == "plan" else pools.decisions
     waiting = pool.waiting
     queued = f" (queued behind {waiting} other request(s))" if waiting else ""
+    options: dict[str, str | None] = {}
     if inv.verb == "plan":
         env = inv.args[1] if len(inv.args) > 1 else config.default_environment
-        ack(text=f"Planning `{quote(inv.args[0])}` for {quote(env)}…{queued}")
+        at = f" at `{quote(inv.ref)}`" if inv.ref else ""
+        ack(text=f"Planning `{quote(inv.args[0])}`{at} for {quote(env)}…{queued}")
+        options["ref"] = inv.ref
     elif queued:
         ack(text=f"⏳ Queued{queued}; the answer follows.")
     else:
         ack()
-    pool.submit(JOBS[inv.verb], args=inv.args, command=command, response_url=command["response_url"])
+    pool.submit(
+        JOBS[inv.verb], args=inv.args, command=command, response_url=command["response_url"], **options
+    )
 
 
 @replies_errors
-def plan_job(worker: Worker, *, args: list[str], command: dict[str, Any], respond: Respond) -> None:
+def plan_job(
+    worker: Worker, *, args: list[str], command: dict[str, Any], respond: Respond, ref: str | None = None
+) -> None:
     services = worker.services
     submission = services.planner.submit(
         env_name=args[1] if len(args) > 1 else None,
@@ -121,6 +138,7 @@ def plan_job(worker: Worker, *, args: list[str], command: dict[str, Any], respon
         author=command["user_id"],
         typed_in=command["channel_id"],
         request_key=request_key(command),
+        ref=ref,
     )
     plan = submission.plan
     if submission.duplicate or plan is None:

@@ -57,6 +57,8 @@ class PlanRecord(Base):
     file_path: Mapped[str] = mapped_column(Text)
     sql: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
+    # the git commit the file was read at ("": a migrations directory on the bot's host)
+    source_commit: Mapped[str] = mapped_column(String(40), default="", server_default="")
     rollback_sql: Mapped[str] = mapped_column(Text)
     rollback_sha256: Mapped[str] = mapped_column(String(64))
     rollback: Mapped[dict[str, Any]]

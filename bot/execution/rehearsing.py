@@ -26,6 +26,7 @@ from bot.execution.rehearsal_report import report_lines
 from bot.execution.runner import RUNNER_ID, Runner, runner_alive
 from bot.execution.scratch import drop_scratch, scratch_database
 from bot.execution.segments import from_data
+from bot.git_source import at_commit
 from bot.markup import mention, quote
 from bot.plans import environment, get_plan, transition, verify_bytes
 from bot.policy import display_name
@@ -105,6 +106,7 @@ class Rehearsals(Service):
             record.state, record.started_at, record.runner = "running", self.clock(), RUNNER_ID
             plan = get_plan(session, record.plan_id)
             facts = (plan.environment, plan.file_name, plan.analysis, plan.rollback_analysis, plan.segments)
+            commit = plan.source_commit
             _event(session, record, "started")
             self.outbox.rehearsal(session, plan, record.id)
         env_name, file_name, analysis, rollback_analysis, segments = facts
@@ -129,7 +131,7 @@ class Rehearsals(Service):
                 target,
                 env.rehearsal.strategies,
                 schema_only=env.rehearsal.schema_only,
-                migrations=_earlier(env.migrations_dir, file_name),
+                migrations=_earlier(at_commit(env, commit).directory, file_name),
                 pg_dump=self.config.tools.pg_dump,
                 pg_restore=self.config.tools.pg_restore,
                 timeout=policy.backup_timeout_seconds,

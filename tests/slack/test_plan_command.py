@@ -130,7 +130,7 @@ def test_a_file_over_the_policy_size_limit_gets_an_ephemeral_reply_and_stores_no
 
 def test_wrong_argument_count_is_answered_in_the_ack(bot: RunningBot) -> None:
     status, body = bot.command("plan a.sql production extra")
-    assert status == 200 and "Usage: `/migrate plan <file> [environment]`" in body
+    assert status == 200 and "Usage: `/migrate plan <file> [environment] [--ref <branch|tag|commit>]`" in body
     assert bot.counts()["plans"] == 0
 
 
