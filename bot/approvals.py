@@ -276,6 +276,7 @@ class Approvals(Service):
                     "role": chosen.role,
                     "sha256": plan.sha256,
                     "rollback_sha256": plan.rollback_sha256,
+                    "commit": plan.source_commit or None,
                     "via": approval.via,
                 },
             )
@@ -288,7 +289,11 @@ class Approvals(Service):
                     actor="bot",
                     kind="approved",
                     message=f"approved: all {len(status.slots)} sign-offs for SHA-256 {plan.sha256[:12]}",
-                    data={"sha256": plan.sha256, "rollback_sha256": plan.rollback_sha256},
+                    data={
+                        "sha256": plan.sha256,
+                        "rollback_sha256": plan.rollback_sha256,
+                        "commit": plan.source_commit or None,
+                    },
                 )
                 status = approval_status(self.config, plan)
             outcome = Outcome(

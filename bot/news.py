@@ -24,6 +24,7 @@ def decision(outcome: Outcome) -> str:
     text = (
         f"✅ {who} approved as {outcome.slot.label}{how} "
         f"({len(status.given)} of {len(status.slots)}) for SHA-256 `{plan.sha256[:12]}`"
+        + (f" at commit `{plan.source_commit[:12]}`" if plan.source_commit else "")
     )
     if outcome.approved:
         text += f"\n🎉 Plan #{plan.id} is *approved*, every sign-off is in. {author}"

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import select
 
 from bot.app import Services, build_services
 from bot.cli import main
@@ -21,6 +22,7 @@ from bot.demo import load_example_schema
 from bot.report import title
 from bot.states import PlanState
 from bot.views import plan_view
+from storage.models import EventRecord, OutboxRecord
 from tests.conftest import EXAMPLES
 from tests.execution.test_runner import AUTHOR, ROLES, approved
 
@@ -81,6 +83,11 @@ def test_plans_follow_the_commits_that_change_their_file(services: Services, rep
     plan, status = services.approvals.status(plan_id)
     assert plan.source_commit == first
     assert f"{FILE} @ {first[:12]} → production" in title(plan_view(services.config, plan, status))
+    with services.db.session() as session:
+        signed = session.scalars(select(EventRecord).where(EventRecord.kind == "approval")).all()
+        said = session.scalars(select(OutboxRecord.payload).where(OutboxRecord.kind == "thread")).all()
+    assert signed and all(e.data["commit"] == first for e in signed)  # each sign-off names the commit
+    assert any(f"at commit `{first[:12]}`" in p.get("text", "") for p in said)
 
     (repo.path / "README.md").write_text("the application, documented\n")
     repo.commit("docs")
