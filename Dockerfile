@@ -13,7 +13,7 @@ FROM python:3.12-slim
 # pg_dump, pg_restore and psql from one source, PGDG's apt repository: pg_dump refuses a server newer
 # than itself and reads every older one, and Debian's own repository has a single, older major per
 # release. Build with --build-arg PG_MAJOR=<your newest target's major> (or point config `tools:` at
-# others).
+# others). git and ssh fetch the environments whose migrations come from a repository.
 ARG PG_MAJOR=18
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
@@ -24,7 +24,7 @@ RUN apt-get update \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt ${VERSION_CODENAME}-pgdg main" \
       > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" git openssh-client \
  && apt-get purge -y curl gnupg && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /wheels /wheels
