@@ -1,15 +1,16 @@
-"""``migrate-bot demo``: the bot's main job on embedded defaults, printed instead of posted.
+"""``migrate-bot demo``: the bot's main job on embedded defaults, printed instead of posted, as one short
+story: a few example migrations planned against an embedded PostgreSQL holding the example chat schema,
+one plan in full, a High plan's rehearsal gate, a run, its monitor window and its timeline export.
 
-Starts an embedded PostgreSQL, loads the example chat schema with some thousands of rows, and plans
-every example migration against it through the same service Slack uses, with the console notifier.
-The bot's own state goes to SQLite (``DATABASE_URL`` overrides).
+It keeps everything in its own directory (``.migrate-bot/demo``), emptied at every start so that two runs
+tell the same story; its store is SQLite there unless ``DATABASE_URL`` says otherwise.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,9 @@ from bot.delivery import Deliverer
 from bot.demo_window import DemoClock, start_app, walk_window, write_example
 from bot.embedded import create_database, start_server
 from bot.errors import UserError
+from bot.execution.rehearsal_report import report_lines
 from bot.execution.rehearsing import REHEARSABLE
+from bot.markup import plain
 from bot.notifier import ConsoleNotifier
 from bot.plans import plan_summary
 from bot.policy import PEER_ROLE
@@ -42,8 +45,21 @@ FAILED_REHEARSAL = "061_drop_legacy_field.sql"
 # The plan the demo approves and runs, step by step, on the embedded database, then rolls back.
 RUN_WALK = "054_add_message_bookmarks.sql"
 DEMO_PEER = "UDEMOPEER"  # a colleague for the peer review: anyone but the author
+# The demo's own directory, emptied at every start: its store, its embedded server's data, its exports.
+DEMO_STATE = Path(DEFAULT_STATE_DIR) / "demo"
 # Where the run's timeline export goes unless told (``--timeline-out docs`` made the README's example).
-TIMELINE_OUT = Path(DEFAULT_STATE_DIR) / "timeline"
+TIMELINE_OUT = DEMO_STATE / "timeline"
+# The examples the demo plans: a few that tell the story (the run, the rehearsal gate, hazards).
+SHOWN = [
+    RUN_WALK,
+    "055_add_feature_toggle.sql",
+    "058_messages_user_fk.sql",
+    APPROVAL_WALK,
+    FAILED_REHEARSAL,
+    "066_index_without_concurrently.sql",
+    "080_do_block_backfill.sql",
+    "086_drop_users_table.sql",
+]
 
 
 def example_migrations(migrations_dir: Path) -> list[Path]:
@@ -102,6 +118,9 @@ def walk_rehearsal(
     record = rehearsals.run(rehearsals.order(plan_id, user=DEMO_AUTHOR, operator=True))
     deliverer.deliver_due()
     plan, _ = services.approvals.status(plan_id)
+    if record.state != "passed":  # what went wrong, as the thread says it
+        for line in report_lines(record)[1:]:
+            say(f"  {plain(line)}")
     say(f"Rehearsal #{record.id} {record.state}; plan #{plan_id} is {PlanState(plan.state).label}")
 
 
@@ -121,59 +140,102 @@ def walk_run(services: Services, deliverer: Deliverer, plan_id: int, say: Callab
     return state is PlanState.MONITORING
 
 
+class DemoConsole:
+    """What the bot would post, printed for a terminal: quiet while ``quiet`` (kept, not printed), and
+    without the plan-message redraws (each sign-off and step has its own line already)."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.quiet = False
+
+    def write(self, text: str) -> None:
+        if not self.quiet and not text.startswith("  ↻ plan #"):
+            self.say(text)
+
+
+def featured_plan(text: str) -> str:
+    """A plan as the console notifier prints it, its checklist sections folded into one line (the demo
+    shows the plan whose run it follows; the checklist is the same on every plan)."""
+    sections = text.split("\n\n")
+    checklist = [s for s in sections if s.startswith("Checklist: ")]
+    items = sum(s.count("\n  [") for s in checklist)
+    kept = [s for s in sections if not s.startswith("Checklist: ")]
+    note = f"Checklist: {len(checklist)} sections, {items} items (in the plan's thread, ticked by evidence)"
+    return "\n\n".join([*kept[:-1], note, kept[-1]]) if kept else note
+
+
 def run_demo(  # type: ignore[no-untyped-def]
     *, keep: bool = False, examples: Path = EXAMPLES, out=sys.stdout, timeline_out: Path | None = None
 ) -> int:
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
+    # a clean start every run: the demo's own directory, its store there unless DATABASE_URL says
+    shutil.rmtree(DEMO_STATE, ignore_errors=True)
+    DEMO_STATE.mkdir(parents=True)
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{DEMO_STATE}/state.db")
     settings = Settings.from_env()
-    data_dir = Path(tempfile.mkdtemp(prefix="migrate-bot-demo-")) / "pgdata"
-    say(f"Starting an embedded PostgreSQL in {data_dir} …")
-    admin_dsn = start_server(data_dir, delete_on_exit=not keep)
-    dsn = create_database(admin_dsn, "nself_demo")
+    say("migrate-bot demo: the example chat database's migrations, as the bot would post them in Slack\n")
     started = time.monotonic()
+    admin_dsn = start_server(DEMO_STATE / "pgdata", delete_on_exit=not keep)
+    dsn = create_database(admin_dsn, "nself_demo")
     counts = load_example_schema(dsn, examples)
     start_app(dsn)
-    say(
-        f"Loaded the example schema in {time.monotonic() - started:.1f}s: "
-        + ", ".join(f"{t} {n:,} rows" for t, n in counts.items())
-    )
+    rows = ", ".join(f"{n:,} {t.removeprefix('nchat_').replace('_', ' ')}" for t, n in counts.items())
+    say(f"An embedded PostgreSQL with the example schema: {rows} ({time.monotonic() - started:.1f} s).")
 
     os.environ[DEMO_DSN_ENV] = dsn
     config = load_config(examples / "demo-config.yaml")
     clock = DemoClock()
     services = build_services(settings, config, clock=clock)
-    deliverer = Deliverer(db=services.db, config=config, notifier=ConsoleNotifier(write=say), clock=clock)
-    env = config.environment(DEMO_ENVIRONMENT if DEMO_ENVIRONMENT in config.environments else None)
-    summary = []
-    plan_ids = {}
-    for path in example_migrations(env.directory):
-        say()
+    console = DemoConsole(say)
+    notifier = ConsoleNotifier(write=console.write)
+    deliverer = Deliverer(db=services.db, config=config, notifier=notifier, clock=clock)
+    env = config.environment(DEMO_ENVIRONMENT)
+
+    say("\n1. A few of the examples planned against it (`/migrate plan <file> production`):\n")
+    plan_ids, posted = {}, {}
+    width = max(len(name) for name in SHOWN)
+    say(f"   {'#':>2}  {'file':<{width}}  complexity  hazards  rollback")
+    for name in SHOWN:
+        kept: list[str] = []
+        console.say = kept.append
         submission = services.planner.submit(
-            env_name=env.name, file_arg=path.name, author=DEMO_AUTHOR, typed_in="#migrations"
+            env_name=env.name, file_arg=name, author=DEMO_AUTHOR, typed_in="#migrations"
         )
+        deliverer.deliver_due()
+        console.say = say
         plan = submission.plan
         assert plan is not None
-        if submission.unchanged:
-            say(f"{path.name}: unchanged since plan #{plan.id}, nothing new planned")
-        deliverer.deliver_due()
-        plan_ids[path.name] = plan.id
-        summary.append(
-            (path.name, Level(plan.complexity), plan_summary(plan).hazards.total, plan.rollback["source"])
-        )
-    say("\nSummary")
-    width = max(len(name) for name, *_ in summary)
-    for name, level, hazards, rollback in summary:
-        say(f"  {name:<{width}}  {level.label:<6}  {hazards:>2} hazard(s)  rollback {rollback}")
-    say(f"\n{len(summary)} plans stored in {settings.database_url}")
+        plan_ids[name], posted[name] = plan.id, "\n".join(kept)
+        level, hazards = Level(plan.complexity).label, plan_summary(plan).hazards.total
+        say(f"   {plan.id:>2}  {name:<{width}}  {level:<10}  {hazards:>7}  {plan.rollback['source']}")
+    say(f"\n   ({len(SHOWN)} plans stored; `migrate-bot plan examples/migrations/<file>` shows any example)")
+
+    say(f"\n2. Plan #{plan_ids[RUN_WALK]} in full, as its Slack message and thread show it:\n")
+    say(featured_plan(posted[RUN_WALK]))
+
+    say("\n3. A production High plan waits for its rehearsal on a scratch copy:")
+    console.quiet = True
     walk_approvals(services, deliverer, plan_ids[APPROVAL_WALK], say)
     walk_rehearsal(services, deliverer, plan_ids[APPROVAL_WALK], say)
     walk_rehearsal(services, deliverer, plan_ids[FAILED_REHEARSAL], say)
+    console.quiet = False
+
+    say(f"\n4. Plan #{plan_ids[RUN_WALK]}: its sign-offs, its run, the hour after it:")
     walk_approvals(services, deliverer, plan_ids[RUN_WALK], say)
     if walk_run(services, deliverer, plan_ids[RUN_WALK], say):
         walk_window(services, deliverer, clock, plan_ids[RUN_WALK], dsn, say)
+
+    say("\n5. Its timeline, for the incident review (`/migrate timeline <plan>`):")
     write_example(services, plan_ids[RUN_WALK], timeline_out or TIMELINE_OUT, say)
     if keep:
-        say(f"Embedded server left running; data in {data_dir}; DSN {dsn}")
+        say(f"\nThe embedded server is left running; its data in {DEMO_STATE / 'pgdata'}; DSN {dsn}")
+    say(
+        "\nLook around (the demo's store and config):\n"
+        f"  export DATABASE_URL={settings.database_url} MIGRATE_BOT_CONFIG={examples / 'demo-config.yaml'}\n"
+        "  migrate-bot list\n"
+        f"  migrate-bot status {plan_ids[RUN_WALK]}\n"
+        f"  migrate-bot timeline {plan_ids[RUN_WALK]} --format json --out {DEMO_STATE / 'timeline'}"
+    )
     return 0

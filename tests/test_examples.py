@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from bot.config import load_config
-from bot.demo import example_migrations, load_example_schema
+from bot.demo import SHOWN, example_migrations, load_example_schema
 from bot.drafting import draft_plan
 from bot.sql.parse import parse_statements
 from bot.targets import open_catalog
@@ -142,19 +142,26 @@ def test_the_example_configs_are_valid(config: str) -> None:
     assert loaded.environments["production"].migrations_dir == MIGRATIONS.resolve()
 
 
-def test_the_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/state.db"}
-    env.pop("MIGRATE_BOT_CONFIG", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "demo", "--timeline-out", str(tmp_path / "timeline")],
+def demo(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``migrate-bot demo`` as a new user runs it: in a directory of their own, with no settings."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MIGRATE_BOT_CONFIG")}
+    env["PYTHONPATH"] = os.pathsep.join([str(EXAMPLES.parent), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo", *args],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         timeout=300,
     )
+
+
+def test_the_demo_runs_on_embedded_defaults_twice_alike_and_fits_two_screens(tmp_path: Path) -> None:
+    result = demo(tmp_path, "--timeline-out", str(tmp_path / "timeline"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("Plan #") >= len(EXPECTED)
-    assert f"{len(EXPECTED)} plans stored" in result.stdout
+    assert len(result.stdout.splitlines()) < 200, "about two screens"
+    assert f"{len(SHOWN)} plans stored" in result.stdout
+    assert "*" not in result.stdout.replace("* ", ""), "no Slack markup on a terminal"
     assert "✅ Apply the migration" in result.stdout and "Plan #1 is rolled back" in result.stdout
     assert re.search(r"Rehearsal #1 passed; plan #\d+ is approved", result.stdout)  # the High plan's gate
     assert "column nchat.nchat_users.legacy_field is missing" in result.stdout  # 061's rollback cannot
@@ -163,3 +170,26 @@ def test_the_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     report = (tmp_path / "timeline" / "example-timeline.md").read_text()
     assert "| Outcome | rolled back |" in report and "](example-timeline.png)" in report
     assert (tmp_path / "timeline" / "example-timeline.png").read_bytes().startswith(b"\x89PNG")
+    # the look-around commands it prints work as printed, on its store
+    exported = re.search(r"export (DATABASE_URL=\S+) (MIGRATE_BOT_CONFIG=\S+)", result.stdout)
+    assert exported is not None and "migrate-bot status 1" in result.stdout
+    env = {**os.environ, **dict(pair.split("=", 1) for pair in exported.groups())}
+    status = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "status", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert status.returncode == 0 and "rolled back" in status.stdout, status.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".migrate-bot", "timeline"]  # nothing else left
+    again = demo(tmp_path, "--timeline-out", str(tmp_path / "timeline"))
+    assert again.returncode == 0, again.stderr
+    assert _stable(again.stdout) == _stable(result.stdout), (
+        "a second run starts clean and tells the same story"
+    )
+
+
+def _stable(text: str) -> str:
+    """The demo's output without its clock readings (durations, times, backup names)."""
+    return re.sub(r"\d+\.\d+ ?s\b|\d{8}T\d{6}Z|\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "…", text)
