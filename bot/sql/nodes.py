@@ -21,8 +21,18 @@ def given(value: T | None) -> T:
     return value
 
 
+_CONSTANT_SQL: dict[tuple[object, ...], str] = {}
+
+
 def sql_of(node: ast.Node) -> str:
-    """A node printed back as SQL, quoted where PostgreSQL needs it."""
+    """A node printed back as SQL, quoted where PostgreSQL needs it; a constant once per value, since
+    pglast's printer is slow and a migration sets the same few defaults over and over."""
+    if isinstance(node, ast.A_Const) and node.val is not None:
+        value = node.val
+        key = (type(value), *(getattr(value, name) for name in value))  # a node iterates its fields
+        if key not in _CONSTANT_SQL:
+            _CONSTANT_SQL[key] = str(RawStream()(node))
+        return _CONSTANT_SQL[key]
     return str(RawStream()(node))
 
 

@@ -385,3 +385,13 @@ def test_a_widening_type_change_is_known_not_to_rewrite(live: psycopg.Connection
 def test_a_comment_names_what_it_is_on(sql: str, summary: str) -> None:
     """A type's or a function's name is no plain string in the parse tree (planning these failed)."""
     assert [op.summary for op in run(sql).operations] == [summary]
+
+
+def test_each_constant_default_is_printed_as_written() -> None:
+    """Constants are printed once per value and type: '1' and 1 stay apart."""
+    sql = "".join(
+        f"ALTER TABLE app.t ALTER COLUMN c SET DEFAULT {value};\n"
+        for value in ("'1'", "1", "'1'", "1.0", "true", "'it''s'", "NULL")
+    )
+    defaults = [op.details["default"] for op in run(sql).operations]
+    assert defaults == ["'1'", "1", "'1'", "1.0", "TRUE", "'it''s'", "NULL"]
