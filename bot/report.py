@@ -54,16 +54,15 @@ class PlanView:
     policy: Policy
 
     @classmethod
-    def of_draft(
-        cls, draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None, *, limit: int | None = None
-    ) -> PlanView:
+    def of_draft(cls, draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None) -> PlanView:
+        """A draft shown whole: every line of every list (a plan printed once, or in a test)."""
         return cls(
             environment=draft.environment,
             migration=draft.migration,
             rollback_source=draft.rollback.source,
             rollback_sql=draft.rollback.sql,
             requirement=draft.requirement,
-            summary=PlanSummary.of(draft.analysis, draft.rollback, draft.rollback_analysis, limit=limit),
+            summary=PlanSummary.of(draft.analysis, draft.rollback, draft.rollback_analysis, limit=None),
             meta=meta,
             policy=policy,
         )
