@@ -88,8 +88,11 @@ def test_a_bot_killed_mid_window_resumes_it_and_fires_the_missed_escalation_once
     fake = serve.fake
     serve.command(f"plan {FILE} production")
     plan_id = poll(lambda: (serve.store.plan(1) or {}).get("message_ts") and 1, 30, "the plan posted")
-    for user in ["U0PO", "U0TL", "U0QA1"]:  # production Low: peer review, Technical Lead, QA
+    # production Low: peer review, Technical Lead, QA; one at a time, since a Technical Lead clicking while
+    # the peer review is open is asked which of the two he signs (a modal)
+    for count, user in enumerate(["U0PO", "U0TL", "U0QA1"], start=1):
         assert serve.click(PlanAction.APPROVE, plan_id, user=user)[0] == 200
+        poll(lambda n=count: len(serve.store.approvals(plan_id)) == n, 30, f"sign-off {count} stored")
     poll(lambda: serve.store.plan(plan_id)["state"] == "approved", 30, "the plan approved")  # type: ignore[index]
     assert serve.click(PlanAction.RUN_ALL, plan_id, user="U0TL")[0] == 200
     poll(lambda: serve.store.plan(plan_id)["state"] == "monitoring", 60, "the window open")  # type: ignore[index]
