@@ -24,7 +24,7 @@ from bot.errors import Forbidden, InvalidState
 from bot.monitor.incidents import IncidentKind
 from bot.notifier import ConsoleNotifier
 from bot.states import PlanState
-from storage.models import IncidentRecord, OutboxRecord, PageRecord
+from storage.models import EventRecord, IncidentRecord, OutboxRecord, PageRecord
 from tests.clock import Clock
 from tests.conftest import EXAMPLES
 from tests.execution.test_runner import approved, run_all
@@ -208,6 +208,35 @@ def test_only_the_chain_and_the_runners_answer_and_a_refusal_changes_nothing(
         services.incidents.open(
             unrun.plan.id, kind=IncidentKind.MANUAL, severity="P2", reason="x", actor="U0ONCALL"
         )
+
+
+def test_ten_people_acknowledging_at_once_make_one_acknowledgement(services: Services, ran: int) -> None:
+    incident_id = services.incidents.open(
+        ran, kind=IncidentKind.MANUAL, severity="P2", reason="x", actor="U0ONCALL"
+    )
+    answerers = ["U0ONCALL", "U0TL", "U0CTO"] * 4  # the chain's people, each clicking more than once
+    start = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def click(user: str) -> None:
+        start.wait()
+        try:
+            services.incidents.acknowledge(incident_id, user=user)
+            outcomes.append("acknowledged")
+        except InvalidState as err:
+            outcomes.append(str(err))
+
+    threads = [threading.Thread(target=click, args=(user,)) for user in answerers[:10]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["acknowledged"] + [f"incident #{incident_id} is acknowledged already"] * 9
+    with services.db.session() as session:
+        kinds = session.scalars(select(EventRecord.kind).where(EventRecord.plan_id == ran)).all()
+        told = session.scalars(select(OutboxRecord.payload).where(OutboxRecord.kind == "thread")).all()
+    assert kinds.count("incident_acknowledged") == 1
+    assert sum("acknowledged" in p.get("text", "") for p in told) == 1
 
 
 def test_pagerduty_gets_a_trigger_per_level_and_the_key_is_never_stored(
