@@ -109,8 +109,11 @@ def test_a_bot_killed_mid_window_resumes_it_and_fires_the_missed_escalation_once
     time.sleep(max(0.0, TECH_LEAD_AFTER + 2 - (time.monotonic() - killed_at)))  # the Tech Lead falls due
 
     restarted_at = serve.store.rows("SELECT datetime('now') AS now")[0]["now"]
+    fake.rate_limit_next("chat.postMessage", retry_after=1)  # Slack busy when the missed page goes out
+    fake.rate_limit_next("chat.postMessage", retry_after=1)
+    fake.fail_next("chat.update", "internal_error")
     serve.start()
-    poll(lambda: ("technical_lead", "escalated") in pages(serve), 20, "the missed escalation")
+    poll(lambda: ("technical_lead", "escalated") in pages(serve), 40, "the missed escalation")
     poll(lambda: samples_after(serve, restarted_at) >= 4, 20, "the window sampled again")
     time.sleep(2)  # a second firing would come within a tick or two
     assert pages(serve).count(("technical_lead", "escalated")) == 1, pages(serve)
@@ -122,10 +125,16 @@ def test_a_bot_killed_mid_window_resumes_it_and_fires_the_missed_escalation_once
             for c in fake.delivered("chat.postMessage")
             if c.args.get("channel") == "U0TL" and IncidentAction.ACKNOWLEDGE in str(c.args.get("blocks"))
         ],
-        20,
+        40,
         "the Technical Lead's direct message with its buttons",
     )[0]
     assert page.answer is not None
+    tech_lead_pages = [
+        c
+        for c in fake.delivered("chat.postMessage")
+        if c.args.get("channel") == "U0TL" and IncidentAction.ACKNOWLEDGE in str(c.args.get("blocks"))
+    ]
+    assert len(tech_lead_pages) == 1, "the page reached the Technical Lead once, through Slack's 429s"
     dm, ts = page.answer["channel"], page.answer["ts"]
     value = str(incident["id"])
     serve.press(IncidentAction.ACKNOWLEDGE, value, user="U0PO", channel=dm, ts=ts, response="stranger")
