@@ -13,6 +13,7 @@ import fcntl
 import io
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -131,8 +132,8 @@ def _git_bytes(repository: Path, args: list[str], source: GitSourceConfig | None
             raise UserError(f"git: {source.token_env} is not set (the token for {source.url})")
         options += ["-c", f"http.extraHeader=Authorization: Bearer {secret}"]
     if source is not None and source.ssh_key_file is not None:
-        key = str(source.ssh_key_file)
-        env["GIT_SSH_COMMAND"] = f"ssh -i '{key}' -o IdentitiesOnly=yes -o BatchMode=yes"
+        key = shlex.quote(str(source.ssh_key_file))  # git runs the command through a shell
+        env["GIT_SSH_COMMAND"] = f"ssh -i {key} -o IdentitiesOnly=yes -o BatchMode=yes"
     try:
         done = subprocess.run(
             ["git", *options, "-C", str(repository), *args],

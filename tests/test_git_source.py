@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -156,3 +157,22 @@ def test_migrations_come_from_one_place(tmp_path: Path, repo: Repository) -> Non
     env = {"migrations_dir": str(tmp_path), "git": {"url": str(repo.path)}}
     with pytest.raises(ConfigError, match="migrations come from one place"):
         parse_config({"environments": {"production": env}, "roles": ROLES}, tmp_path)
+
+
+def test_a_token_is_read_from_the_environment_and_never_shown(
+    tmp_path: Path, repo: Repository, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = config_data(tmp_path, repo, url=f"https://127.0.0.1:{port}/app.git", token_env="GIT_TOKEN")
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("MIGRATE_BOT_CONFIG", str(path))
+    monkeypatch.delenv("GIT_TOKEN", raising=False)
+    assert main(["plan", FILE, "--env", "production"]) == 2
+    assert "GIT_TOKEN is not set" in capsys.readouterr().err
+    monkeypatch.setenv("GIT_TOKEN", "ghp_s3cretT0ken")
+    assert main(["plan", FILE, "--env", "production"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("migrate-bot: git fetch: unable to access") and "s3cret" not in said
