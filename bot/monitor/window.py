@@ -261,11 +261,9 @@ class Monitors(Service):
                 reminders.measured(policy, now_read, record.baseline),
             )
             sections = list(policy.post_checklist)
-            due = [
-                r
-                for r in record.reminders
-                if not r["sent"] and datetime.fromisoformat(r["at"]) <= self.clock()
-            ]
+            # copies: the stored list is compared with the new one to be saved, so it must not change
+            schedule = [dict(r) for r in record.reminders]
+            due = [r for r in schedule if not r["sent"] and datetime.fromisoformat(r["at"]) <= self.clock()]
             for reminder in due:
                 reminder["sent"] = True
                 index = sections.index(reminder["section"])
@@ -282,8 +280,8 @@ class Monitors(Service):
                     message=f"post-migration checklist: {reminder['section']}",
                     data={"measured": {item: list(v) for item, v in found.items() if item in items}},
                 )
-            record.reminders = [dict(r) for r in record.reminders]  # a new list: the JSON column is saved
-            record.next_reminder_at = reminders.next_due(record.reminders)
+            record.reminders = schedule
+            record.next_reminder_at = reminders.next_due(schedule)
 
     def tick_item(self, value: str, *, user: str) -> str:
         """Someone ticked an item of a reminder (``value``: plan:section:item); the item, in words."""
