@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.errors import UserError
 from bot.markup import plain
-from bot.redact import redact
+from bot.redact import redact, redact_stream
 from bot.sql.model import Level
 from bot.states import PlanState
 
@@ -83,8 +83,8 @@ def _write_plan(draft: PlanDraft, policy: Policy, form: str) -> None:
         "markdown": lambda: [render_markdown(PlanView.of_draft(draft, policy))],
         "json": lambda: json_pieces(draft),  # a 10 MB file's plan is 200 MB of JSON: never held whole
     }
-    for piece in renderers[form]():
-        sys.stdout.write(redact(piece))  # CI logs are read by many: no passwords
+    for piece in redact_stream(renderers[form]()):  # CI logs are read by many: no passwords
+        sys.stdout.write(piece)
 
 
 def _file_arg(file_arg: str) -> str:

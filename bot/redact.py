@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # A path separator as URLs carry it: plain, JSON-escaped (\/), percent-encoded (%2F) or both (%5C%2F).
@@ -61,6 +62,42 @@ def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+# White space as the rules' \s reads it (bytes): no match holds any, but one that starts at PASSWORD.
+_WHITE = " \t\n\r\f\v"
+_PASSWORD = re.compile("password", re.IGNORECASE | re.ASCII)  # as the rules read it: ASCII folded
+# What may follow PASSWORD where a rule matches: `\s*=` or a gap (white space, a comment) and a literal.
+_PASSWORD_GOES_ON = frozenset(_WHITE + "=-/eu'$")
+
+
+def redact_stream(pieces: Iterable[str]) -> Iterator[str]:
+    """``redact("".join(pieces))``, in parts, without holding the text whole (a 10 MB file's plan is 200 MB
+    of JSON). A part ends before white space, which no rule's match holds, and before the first PASSWORD a
+    rule may match from (``password_hash`` is not one): from there on the text is redacted whole."""
+    rest, pending = iter(pieces), ""
+    for piece in rest:
+        text = pending + piece
+        end, whole = _open_password(text)
+        cut = max(0, *(text.rfind(space, 0, end) for space in _WHITE))
+        if cut:
+            yield redact(text[:cut])
+        pending = text[cut:]
+        if whole:
+            break
+    yield redact("".join([pending, *rest]))
+
+
+def _open_password(text: str) -> tuple[int, bool]:
+    """Where the first PASSWORD a rule may match from starts (else the text's end), and whether that is
+    sure: PASSWORD at the very end may or may not go on in the next piece."""
+    for found in _PASSWORD.finditer(text):
+        after = text[found.end() : found.end() + 1].lower()
+        if not after:
+            return found.start(), False
+        if after in _PASSWORD_GOES_ON:
+            return found.start(), True
+    return len(text), False
 
 
 def redact_value(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:

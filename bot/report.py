@@ -245,8 +245,9 @@ JSON_BATCH = 500  # list items encoded at once
 
 def json_pieces(draft: PlanDraft, meta: PlanMeta | None = None) -> Iterator[str]:
     """The plan as JSON text (``plan_dict``, as ``json.dumps`` writes it) in pieces of about a megabyte,
-    each cut between two list items: a 10 MB migration's plan is 200 MB of JSON, which the CLI writes (and
-    redacts) piece by piece instead of holding it whole, with each item's dict made only when written."""
+    each cut between two list items or inside a long string: a 10 MB migration's plan is 200 MB of JSON,
+    which the CLI writes (and redacts) piece by piece instead of holding it whole, with each item's dict
+    made only when written."""
     parts: list[str] = []
     size = 0
     for part in _json_parts(plan_dict(draft, meta, lazy=True)):
@@ -260,8 +261,8 @@ def json_pieces(draft: PlanDraft, meta: PlanMeta | None = None) -> Iterator[str]
 
 
 def _json_parts(value: object) -> Iterator[str]:
-    """``json.dumps(value)`` in parts: a dict key by key, an iterator (a lazy list) item by item, anything
-    else whole."""
+    """``json.dumps(value)`` in parts: a dict key by key, an iterator (a lazy list) item by item, a long
+    string a megabyte at a time, anything else whole."""
     if isinstance(value, dict):
         yield "{"
         for position, (key, item) in enumerate(value.items()):
@@ -275,6 +276,13 @@ def _json_parts(value: object) -> Iterator[str]:
             yield separator + _JSON.encode(batch)[1:-1]
             separator = ", "
         yield "]"
+    elif isinstance(value, str) and len(value) > PIECE_CHARS:
+        # a string in parts (json escapes each character alone): a generated rollback of a 10 MB file is
+        # 23 million characters, which encoded whole and joined into one piece took 100 MB more
+        yield '"'
+        for start in range(0, len(value), PIECE_CHARS):
+            yield _JSON.encode(value[start : start + PIECE_CHARS])[1:-1]
+        yield '"'
     else:
         yield _JSON.encode(value)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot import report
 from bot.cli import EXIT_FAIL_ON, EXIT_USAGE, main
 from tests.conftest import EXAMPLES, REPO
 from tests.slack.fake_api import FakeSlack
@@ -88,6 +89,19 @@ def test_plan_json_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert [h["code"] for h in data["analysis"]["hazards"]] == ["drop_column"]
     assert main(["plan", str(MIGRATIONS / "061_drop_legacy_field.sql"), "--format", "markdown"]) == 0
     assert "### Hazards" in capsys.readouterr().out
+
+
+def test_plan_json_written_in_small_pieces_is_the_same_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long string (the rollback's SQL) is encoded and redacted a piece at a time: the same JSON."""
+    command = ["plan", str(MIGRATIONS / "061_drop_legacy_field.sql"), "--format", "json"]
+    assert main(command) == 0
+    whole = capsys.readouterr().out
+    monkeypatch.setattr(report, "PIECE_CHARS", 40)
+    assert main(command) == 0
+    assert capsys.readouterr().out == whole == json.dumps(json.loads(whole), ensure_ascii=False) + "\n"
+    assert len(json.loads(whole)["rollback"]["sql"]) > 40
 
 
 @pytest.mark.parametrize(("level", "code"), [("high", EXIT_FAIL_ON), ("medium", EXIT_FAIL_ON)])

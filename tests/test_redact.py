@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.redact import RedactingFilter, redact, redact_value
+from bot.redact import RedactingFilter, redact, redact_stream, redact_value
 
 ENCODED_RESPONSE_URL = "https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1%2F2%2Fabc"
 
@@ -116,6 +116,26 @@ def test_a_large_migration_with_hostile_fragments_is_redacted_whole() -> None:
     assert out.count("PASSWORD '***';") == count + 1
     assert out.count("CREATE INDEX CONCURRENTLY") == count
     assert hostile in out
+
+
+@pytest.mark.parametrize(("text", "expected"), SQL_PASSWORDS + DSN_PASSWORDS + RESPONSE_URLS)
+def test_a_secret_cut_between_pieces_is_masked_as_in_one_text(text: str, expected: str) -> None:
+    for cut in range(len(text) + 1):
+        for pieces in ([text[:cut], text[cut:]], ["x ", text[:cut], " ", text[cut:], " y"]):
+            assert "".join(redact_stream(pieces)) == redact("".join(pieces))
+        assert "".join(redact_stream([text[:cut], text[cut:]])) == expected
+
+
+def test_a_long_text_is_redacted_in_parts_its_secrets_masked_wherever_the_pieces_end() -> None:
+    """Parts as small as its pieces, also past a password_hash column; from a PASSWORD a rule matches, the
+    rest is redacted whole."""
+    line = "ALTER TABLE app.users ADD COLUMN password_hash text; -- from postgresql://admin:hunter2@db/prod\n"
+    text = line * 200 + "ALTER ROLE r PASSWORD 'se cret';" + line * 20
+    pieces = [text[start : start + 1000] for start in range(0, len(text), 1000)]
+    parts = list(redact_stream(pieces))
+    assert "".join(parts) == redact(text)
+    assert "hunter2" not in "".join(parts) and "se cret" not in "".join(parts)
+    assert max(map(len, parts[:-1])) <= 1000 < len(parts[-1])
 
 
 def test_redact_value_redacts_every_nested_string_and_keeps_the_rest() -> None:
