@@ -16,7 +16,7 @@ from bot.report import LEVEL_ICON, approval_lines, complexity_line, requirement_
 from bot.states import PlanState
 from bot.summary import Listing
 from handlers.blockkit import truncate
-from handlers.ids import IncidentAction, Modal, ModalInput, PlanAction, PlanBlock
+from handlers.ids import IncidentAction, Modal, ModalInput, PlanAction, PlanBlock, tick_action
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -356,9 +356,11 @@ def choice_blocks(text: str, choices: Sequence[tuple[Choice, str]]) -> list[Bloc
     """A message that asks: its text, then one button per choice (the value says about what)."""
     elements = []
     for choice, value in choices:
-        action, label, style = CHOICE_BUTTONS[choice]
+        kind, label, style = CHOICE_BUTTONS[choice]
+        action: str = kind
         if choice is Choice.TICK:  # one per item: its number in the text (value: plan:section:item)
-            label = f"{label} {int(value.rsplit(':', 1)[1]) + 1}"
+            number = int(value.rsplit(":", 1)[1]) + 1
+            action, label = tick_action(number), f"{label} {number}"
         confirm = ROLL_BACK_CONFIRM if choice is Choice.ROLL_BACK else None
         elements.append(button(action, value, label, style, confirm))
     blocks: list[Block] = [{"type": "section", "text": mrkdwn(text)}]

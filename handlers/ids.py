@@ -1,5 +1,6 @@
 """Block, action and modal ids of the bot's messages, in one place (kebab-case values)."""
 
+import re
 from enum import StrEnum
 
 
@@ -38,7 +39,15 @@ class IncidentAction(StrEnum):
     ROLL_BACK = "incident-roll-back"
     RESOLVE = "incident-resolve"
     CONTINUE = "incident-continue"
-    TICK = "checklist-tick"
+    TICK = "checklist-tick"  # one button per item, action ids unique in their block: checklist-tick-3
+
+
+def tick_action(number: int) -> str:
+    """The action id of the button ticking item ``number`` (Slack refuses two equal ids in one block)."""
+    return f"{IncidentAction.TICK}-{number}"
+
+
+TICK_ACTIONS = re.compile(rf"^{re.escape(IncidentAction.TICK)}-\d+$")
 
 
 class Modal(StrEnum):

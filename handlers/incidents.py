@@ -14,7 +14,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot.markup import mention
 from bot.monitor.incidents import IncidentKind
 from handlers.errors import replies_errors
-from handlers.ids import IncidentAction
+from handlers.ids import TICK_ACTIONS, IncidentAction
 from handlers.reviews import queue_click
 from handlers.worker import Worker
 
@@ -30,7 +30,7 @@ def incident_button_job(worker: Worker, *, body: dict[str, Any], respond: Respon
     incidents, action = worker.services.incidents, body["actions"][0]
     user, incident_id = body["user"]["id"], action["value"]
     kind = action["action_id"]
-    if kind == IncidentAction.TICK:
+    if TICK_ACTIONS.match(kind):
         item = worker.services.monitors.tick_item(incident_id, user=user)
         respond(text=f"☑️ Ticked “{item}”.", replace_original=False, response_type="ephemeral")
         return
@@ -75,6 +75,6 @@ def register(app: App) -> None:
         IncidentAction.ROLL_BACK,
         IncidentAction.RESOLVE,
         IncidentAction.CONTINUE,
-        IncidentAction.TICK,
     ):
         app.action(action)(incident_clicked)
+    app.action(TICK_ACTIONS)(incident_clicked)
