@@ -75,17 +75,18 @@ def redact_stream(pieces: Iterable[str]) -> Iterator[str]:
     """``redact("".join(pieces))``, in parts, without holding the text whole (a 10 MB file's plan is 200 MB
     of JSON). A part ends before white space, which no rule's match holds, and before the first PASSWORD a
     rule may match from (``password_hash`` is not one): from there on the text is redacted whole."""
-    rest, pending = iter(pieces), ""
-    for piece in rest:
-        text = pending + piece
+    rest = iter(pieces)
+    text = next(rest, "")
+    for piece in rest:  # the last piece, or the only one, is redacted as it is: no copy of it is cut
         end, whole = _open_password(text)
         cut = max(0, *(text.rfind(space, 0, end) for space in _WHITE))
         if cut:
             yield redact(text[:cut])
-        pending = text[cut:]
         if whole:
+            text = "".join([text[cut:], piece, *rest])
             break
-    yield redact("".join([pending, *rest]))
+        text = text[cut:] + piece
+    yield redact(text)
 
 
 def _open_password(text: str) -> tuple[int, bool]:

@@ -6,6 +6,7 @@ Shared by the operation mapper and the rollback generator, so that both quote an
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pglast import ast
@@ -41,16 +42,16 @@ def names_of(items: Any) -> list[str]:
     return [item.sval or "" for item in items or () if isinstance(item, ast.String)]
 
 
-_QUOTED: dict[tuple[str | None, ...], str] = {}
-
-
 def quoted(names: list[str] | tuple[str | None, ...]) -> str:
-    """Name parts joined as SQL writes them: ``app."Mood"``, never ``app.Mood``; cached, since a migration
-    names the same few tables over and over."""
-    key = tuple(names)
-    if key not in _QUOTED:
-        _QUOTED[key] = ".".join(maybe_double_quote_name(part) for part in names if part)
-    return _QUOTED[key]
+    """Name parts joined as SQL writes them: ``app."Mood"``, never ``app.Mood``."""
+    return _quoted(tuple(names))
+
+
+@lru_cache(maxsize=4096)
+def _quoted(names: tuple[str | None, ...]) -> str:
+    """Cached, since a migration names the same few tables over and over; bounded, since a 10 MB file may
+    name 200,000 (held for good, they took 40 MB of its plan's memory) and a bot plans many files."""
+    return ".".join(maybe_double_quote_name(part) for part in names if part)
 
 
 def table_name(rv: ast.RangeVar | None) -> str:

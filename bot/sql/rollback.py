@@ -439,7 +439,8 @@ class RollbackBuilder:
             in_block = _switch(lines, in_block, False, setting)
         if in_block:
             lines += ["", "COMMIT;"]
-        return Rollback(source="generated", sql="\n".join(lines) + "\n", steps=steps)
+        lines.append("")  # the last newline: joined in, not added to a copy of a text that may be 45 MB
+        return Rollback(source="generated", sql="\n".join(lines), steps=steps)
 
 
 def generate_rollback(
