@@ -10,12 +10,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import func, select
 
 from bot.demo import load_example_schema
 from bot.execution import ledger
 from bot.states import PlanState
 from handlers.ids import PlanAction
+from storage.models import IncidentRecord
 from tests.conftest import EXAMPLES
+from tests.execution.test_runner import run_all
 from tests.slack.conftest import AUTHOR, RunningBot, start_bot, write_config
 from tests.slack.fake_api import FakeSlack
 from tests.slack.test_approvals_flow import approve, planned
@@ -164,3 +167,33 @@ def test_a_production_high_plan_is_approved_once_its_rehearsal_from_slack_passes
         assert conn.execute(
             "SELECT count(*) FROM information_schema.columns WHERE column_name = 'legacy_field'"
         ).fetchone() == (1,)
+
+
+def test_an_incident_opened_by_hand_pages_on_call_and_bad_input_changes_nothing(live_bot: RunningBot) -> None:
+    bot = live_bot
+    plan_id = planned(bot, FILE)
+    bot.command(f"incident {plan_id} P2 checkout is broken", user="U0TL", response="early")
+    assert "an incident is about a plan that ran" in bot.fake.wait_for_response("early")[0]["text"]
+    for user in ["U0PO", "U0TL", "U0QA1"]:
+        approve(bot, plan_id, user)
+    assert run_all(bot.services, plan_id, operator="U0TL") is PlanState.MONITORING
+
+    bot.command(f"incident {plan_id} P9 checkout is broken", user="U0TL", response="severity")
+    assert "severity: one of P0, P1, P2, P3" in bot.fake.wait_for_response("severity")[0]["text"]
+    bot.command(f"incident {plan_id} P2 checkout is broken", user="U0QA1", response="stranger")
+    assert "may answer incidents" in bot.fake.wait_for_response("stranger")[0]["text"]
+    with bot.services.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(IncidentRecord)) == 0
+
+    bot.command(f"incident {plan_id} p2 checkout is broken", user="U0TL", response="opened")
+    reply = bot.fake.wait_for_response("opened")[0]
+    assert (
+        reply["response_type"] == "ephemeral"
+        and f"Incident #1 (P2) is open on plan #{plan_id}" in reply["text"]
+    )
+    page = bot.fake.wait_until(
+        lambda: [c for c in bot.fake.delivered("chat.postMessage") if c.args.get("channel") == "U0ONCALL"],
+        10,
+        "on-call's page",
+    )[0]
+    assert "checkout is broken" in page.args["text"] and "P2" in page.args["text"]
