@@ -21,8 +21,9 @@ from bot.monitor.reading import EnvironmentReader
 from bot.monitor.window import Monitors
 from bot.outbox import Outbox
 from bot.planning import Planner
-from bot.redact import RedactingFilter
+from bot.redact import RedactingFilter, remember
 from bot.roles import GroupMembers, RoleDirectory
+from bot.secrets import known_secrets
 from storage.db import Database
 
 
@@ -84,6 +85,7 @@ def build_services(
     ``group_members`` reads a Slack user group's members; without it (the CLI, the demo) roles come
     from user ids only.
     """
+    remember(known_secrets(config))  # a password a runbook prints matches no pattern: masked by its value
     db = Database(settings.database_url, clock)
     if upgrade:
         db.upgrade()

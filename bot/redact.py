@@ -42,8 +42,21 @@ _RULES: list[tuple[re.Pattern[bytes], bytes]] = [
 ]
 
 
+# Secrets known by their value (bot.secrets: the targets' passwords, tokens the config names), masked by
+# every redact() of this process from the moment they are remembered.
+_REMEMBERED: tuple[str, ...] = ()
+
+
+def remember(secrets: Iterable[str]) -> None:
+    """Mask these values wherever this process redacts: Slack payloads, logs, stored events, exports."""
+    global _REMEMBERED
+    values = {*_REMEMBERED, *(s for s in secrets if len(s) >= 4)}
+    _REMEMBERED = tuple(sorted(values, key=lambda s: (-len(s), s)))  # one inside another stays hidden
+
+
 def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with every recognisable secret, and each of ``extra_secrets``, replaced by ``***``."""
+    """``text`` with every recognisable secret, each remembered one and each of ``extra_secrets``
+    replaced by ``***``."""
     raw = text.encode("utf-8", "surrogatepass")
     folded = raw.lower()  # bytes.lower() folds ASCII only: every offset in it is an offset in raw
     spans = sorted(
@@ -58,8 +71,8 @@ def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
             done = max(done, end)
         parts.append(raw[done:])
         text = b"".join(parts).decode("utf-8", "surrogatepass")
-    for secret in extra_secrets:
-        if secret and len(secret) >= 4:
+    for secret in (*extra_secrets, *_REMEMBERED):
+        if len(secret) >= 4 and secret in text:
             text = text.replace(secret, "***")
     return text
 

@@ -2,10 +2,13 @@
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from bot.redact import RedactingFilter, redact, redact_stream, redact_value
+from bot.config import parse_config
+from bot.redact import RedactingFilter, redact, redact_stream, redact_value, remember
+from bot.secrets import known_secrets
 
 ENCODED_RESPONSE_URL = "https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1%2F2%2Fabc"
 
@@ -232,3 +235,31 @@ def test_bolt_debug_request_body_has_its_response_url_and_token_masked(logger, c
     assert "%2Fcommands%2FT1" not in text and "gIkuvaNzQIHg97ATvDxqgjtO" not in text
     assert "response_url=https%3A%2F%2Fhooks.slack.com%2F***&trigger_id=13345224609" in text
     assert "token=***&team_id=T1&channel_id=C1&user_id=U1&command=%2Fmigrate&text=plan+054.sql" in text
+
+
+def test_the_secrets_the_config_points_at_are_masked_by_value_everywhere(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A target's password, a git token, a PagerDuty key: none matches a pattern, each is known by value
+    once the services are built, in Slack payloads, stored events and logs alike."""
+    environ = {
+        "PROD_DSN": "host=db.internal user=app password=Plain-0ld-w0rd dbname=chat",
+        "GIT_TOKEN": "ghp_abc123token",
+        "PD_KEY": "R0UTING-KEY-9",
+    }
+    env = {
+        "dsn_env": "PROD_DSN",
+        "git": {"url": "https://git.example.com/app.git", "token_env": "GIT_TOKEN"},
+        "monitor": {"pagerduty_routing_key_env": "PD_KEY"},
+    }
+    config = parse_config({"environments": {"production": env}, "roles": {}}, tmp_path)
+    said = "runbook printed Plain-0ld-w0rd; git said ghp_abc123token; pager R0UTING-KEY-9"
+    assert redact(said) == said  # no pattern knows them
+    remember(known_secrets(config, environ))
+    assert redact(said) == "runbook printed ***; git said ***; pager ***"
+    assert redact_value({"blocks": [{"text": said}]}) == {"blocks": [{"text": redact(said)}]}
+    logger = logging.getLogger("test.remembered")
+    logger.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="test.remembered"):
+        logger.info("step output: %s", said)
+    assert "Plain-0ld-w0rd" not in caplog.text and "step output: runbook printed ***" in caplog.text

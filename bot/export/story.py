@@ -9,13 +9,11 @@ a runbook command matches no pattern, but the bot knows it.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +22,7 @@ from bot.execution.steps import StepKind
 from bot.monitor.rules import ORDER, Verdict
 from bot.plans import get_plan
 from bot.redact import redact
+from bot.secrets import known_secrets
 from bot.sql.model import Level
 from bot.states import PlanState
 from storage.models import (
@@ -253,20 +252,6 @@ class Story:
     def rollback_at(self) -> datetime | None:
         """When the last rollback started."""
         return max((e.at for e in self.events if e.kind == "rolling_back"), default=None)
-
-
-def known_secrets(config: BotConfig, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The target databases' passwords, read from their DSNs, to be masked wherever they appear."""
-    found = set()
-    for env in config.environments.values():
-        dsn = env.dsn(environ if environ is not None else os.environ)
-        try:
-            password = conninfo_to_dict(dsn).get("password") if dsn else None
-        except Exception:  # a DSN psycopg cannot read holds no password it could use either
-            password = None
-        if password:
-            found.add(str(password))
-    return tuple(sorted(found, key=lambda s: (-len(s), s)))  # longest first: one inside another stays hidden
 
 
 def gather(
