@@ -6,9 +6,10 @@ rendered by any front end, and compared in tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 
@@ -175,6 +176,9 @@ class Statement:
     end_line: int
 
 
+NO_LOCKS: Mapping[str, LockLevel] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     """What one statement does to the schema or data, and the lock it takes to do it.
@@ -194,7 +198,11 @@ class Operation:
     transactional: bool = True
     details: dict[str, Any] = field(default_factory=dict)
     # other relations the statement locks, and how (a foreign key's referenced table, a partition …)
-    other_locks: dict[str, LockLevel] = field(default_factory=dict)
+    other_locks: Mapping[str, LockLevel] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.other_locks:  # most lock nothing else: one shared empty mapping, not a dict each
+            object.__setattr__(self, "other_locks", NO_LOCKS)
 
     @property
     def locks(self) -> dict[str, LockLevel]:

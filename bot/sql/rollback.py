@@ -401,7 +401,9 @@ def _index_name_parts(columns: list[str]) -> list[str]:
 
 
 def _first_line(sql: str) -> str:
-    line = sql.strip().splitlines()[0] if sql.strip() else ""
+    text = sql.strip()
+    line = text.splitlines()[0] if text else ""
+    line = text if line == text else line  # a one-line statement's own text, not a copy kept till the end
     return line if len(line) <= 100 else line[:99] + "…"
 
 
