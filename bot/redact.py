@@ -79,20 +79,19 @@ def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
 
 # White space as the rules' \s reads it (bytes): no match holds any, but one that starts at PASSWORD.
 _WHITE = " \t\n\r\f\v"
-_PASSWORD = re.compile("password", re.IGNORECASE | re.ASCII)  # as the rules read it: ASCII folded
 # What may follow PASSWORD where a rule matches: `\s*=` or a gap (white space, a comment) and a literal.
-_PASSWORD_GOES_ON = frozenset(_WHITE + "=-/eu'$")
+_PASSWORD_GOES_ON = frozenset((_WHITE + "=-/eu'$").encode())
 
 
 def redact_stream(pieces: Iterable[str]) -> Iterator[str]:
     """``redact("".join(pieces))``, in parts, without holding the text whole (a 10 MB file's plan is 200 MB
-    of JSON). A part ends before white space, which no rule's match holds, and before the first PASSWORD a
-    rule may match from (``password_hash`` is not one): from there on the text is redacted whole."""
+    of JSON). A part ends before a space or newline, which no rule's match holds, and before the first
+    PASSWORD a rule may match from (``password_hash`` is not one): from there the text is redacted whole."""
     rest = iter(pieces)
     text = next(rest, "")
     for piece in rest:  # the last piece, or the only one, is redacted as it is: no copy of it is cut
         end, whole = _open_password(text)
-        cut = max(0, *(text.rfind(space, 0, end) for space in _WHITE))
+        cut = max(0, text.rfind(" ", 0, end), text.rfind("\n", 0, end))
         if cut:
             yield redact(text[:cut])
         if whole:
@@ -105,12 +104,15 @@ def redact_stream(pieces: Iterable[str]) -> Iterator[str]:
 def _open_password(text: str) -> tuple[int, bool]:
     """Where the first PASSWORD a rule may match from starts (else the text's end), and whether that is
     sure: PASSWORD at the very end may or may not go on in the next piece."""
-    for found in _PASSWORD.finditer(text):
-        after = text[found.end() : found.end() + 1].lower()
-        if not after:
-            return found.start(), False
-        if after in _PASSWORD_GOES_ON:
-            return found.start(), True
+    # folded as the rules read it, ASCII only, a byte per character so that offsets are the text's
+    folded = text.encode("ascii", "replace").lower()
+    found = folded.find(b"password")
+    while found >= 0:
+        if found + 8 == len(folded):
+            return found, False
+        if folded[found + 8] in _PASSWORD_GOES_ON:
+            return found, True
+        found = folded.find(b"password", found + 8)
     return len(text), False
 
 
