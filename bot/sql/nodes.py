@@ -94,17 +94,17 @@ def _children(cls: type) -> tuple[str, ...]:
 def walk(node: Any) -> Iterator[ast.Node]:
     """Every node of a parse tree, depth first, in the order written."""
     stack = [node]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
-        item = stack.pop()
+        item = pop()
         if isinstance(item, ast.Node):
             yield item
-            stack.extend(
-                child
-                for name in reversed(_children(type(item)))
-                if (child := getattr(item, name)) is not None
-            )
+            for name in reversed(_children(type(item))):  # a loop, not a generator: mapping walks a lot
+                child = getattr(item, name)
+                if child is not None:
+                    push(child)
         elif isinstance(item, tuple):
-            stack.extend(reversed(item))
+            extend(reversed(item))
 
 
 _FALSE = {"false", "off", "no", "0"}
@@ -131,10 +131,11 @@ def option_on(options: Any, name: str) -> bool:
 
 def read_relations(node: ast.Node, skip: ast.RangeVar | None = None) -> list[str]:
     """Relations a statement reads (FROM, JOIN, subqueries), leaving out CTE names and ``skip``."""
-    ctes = {c.ctename for c in walk(node) if isinstance(c, ast.CommonTableExpr)}
+    nodes = list(walk(node))  # walked once for both
+    ctes = {c.ctename for c in nodes if isinstance(c, ast.CommonTableExpr)}
     found = [
         table_name(rv)
-        for rv in walk(node)
+        for rv in nodes
         if isinstance(rv, ast.RangeVar)
         and rv is not skip
         and not (rv.schemaname is None and rv.relname in ctes)
