@@ -50,7 +50,8 @@ def analyze(
 @dataclass
 class _Findings:
     hazards: list[Hazard] = field(default_factory=list)
-    reasons: dict[str, ComplexityReason] = field(default_factory=dict)  # one per distinct text, in order
+    # one per statement and distinct text, in order
+    reasons: dict[tuple[int | None, str], ComplexityReason] = field(default_factory=dict)
     unguarded: Operation | None = None  # the first write-blocking lock taken with no lock_timeout
 
 
@@ -110,7 +111,7 @@ def _judge(op: Operation, ctx: FileContext, found: _Findings, where: str = "") -
     reason = operation_reason(op, ctx)
     if reason is not None:
         reason = replace(reason, reason=where + reason.reason) if where else reason
-        found.reasons.setdefault(f"{reason.statement_index}:{reason.reason}", reason)
+        found.reasons.setdefault((reason.statement_index, reason.reason), reason)
     unknown_table = op.table is None and op.details.get("index") is not None and ctx.catalog.source != "live"
     if (
         found.unguarded is None

@@ -90,7 +90,9 @@ def _parsed(sql: str, spans: tuple[slice, ...]) -> Iterator[ParsedStatement]:
             line += sql.count("\n", at, span.start)
             at = span.start
             text = sql[span]
-            yield ParsedStatement(Statement(index, text, line, line + text.count("\n")), given(raw.stmt))
+            newlines = text.count("\n")  # none: its last line is its first, one number for both
+            end = line + newlines if newlines else line
+            yield ParsedStatement(Statement(index, text, line, end), given(raw.stmt))
 
 
 _CHECKED_SETATTR = ast.Node.__setattr__
