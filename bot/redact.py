@@ -57,6 +57,20 @@ def remember(secrets: Iterable[str]) -> None:
 def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
     """``text`` with every recognisable secret, each remembered one and each of ``extra_secrets``
     replaced by ``***``."""
+    text = _masked(text)
+    for secret in _by_value(extra_secrets):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _by_value(extra_secrets: tuple[str, ...]) -> list[str]:
+    """The secrets masked by their value, in the order they are replaced."""
+    return [secret for secret in (*extra_secrets, *_REMEMBERED) if len(secret) >= 4]
+
+
+def _masked(text: str) -> str:
+    """``text`` with what the rules recognise masked."""
     raw = text.encode("utf-8", "surrogatepass")
     folded = raw.lower()  # bytes.lower() folds ASCII only: every offset in it is an offset in raw
     spans = sorted(
@@ -71,9 +85,6 @@ def redact(text: str, extra_secrets: tuple[str, ...] = ()) -> str:
             done = max(done, end)
         parts.append(raw[done:])
         text = b"".join(parts).decode("utf-8", "surrogatepass")
-    for secret in (*extra_secrets, *_REMEMBERED):
-        if len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "***")
     return text
 
 
@@ -85,20 +96,46 @@ _PASSWORD_GOES_ON = frozenset((_WHITE + "=-/eu'$").encode())
 
 def redact_stream(pieces: Iterable[str]) -> Iterator[str]:
     """``redact("".join(pieces))``, in parts, without holding the text whole (a 10 MB file's plan is 200 MB
-    of JSON). A part ends before a space or newline, which no rule's match holds, and before the first
-    PASSWORD a rule may match from (``password_hash`` is not one): from there the text is redacted whole."""
+    of JSON): the rules' masks part by part, then each secret known by its value replaced across them."""
+    parts = _masked_stream(pieces)
+    for secret in _by_value(()):
+        parts = _replaced_stream(parts, secret)
+    return parts
+
+
+def _masked_stream(pieces: Iterable[str]) -> Iterator[str]:
+    """``_masked("".join(pieces))`` in parts. A part ends before a space or newline, which no rule's match
+    holds, and before the first PASSWORD a rule may match from (``password_hash`` is not one): from there
+    the text is masked whole."""
     rest = iter(pieces)
     text = next(rest, "")
-    for piece in rest:  # the last piece, or the only one, is redacted as it is: no copy of it is cut
+    for piece in rest:  # the last piece, or the only one, is masked as it is: no copy of it is cut
         end, whole = _open_password(text)
         cut = max(0, text.rfind(" ", 0, end), text.rfind("\n", 0, end))
         if cut:
-            yield redact(text[:cut])
+            yield _masked(text[:cut])
         if whole:
             text = "".join([text[cut:], piece, *rest])
             break
         text = text[cut:] + piece
-    yield redact(text)
+    yield _masked(text)
+
+
+def _replaced_stream(parts: Iterator[str], secret: str) -> Iterator[str]:
+    """``"".join(parts).replace(secret, "***")`` in parts: a part's end that may begin the secret waits for
+    the next part (an occurrence that starts before it lies whole in this one)."""
+    carry = ""
+    for part in parts:
+        text = carry + part
+        done, out = 0, [""]
+        while (found := text.find(secret, done)) >= 0:
+            out += (text[done:found], "***")
+            done = found + len(secret)
+        waits = max(done, len(text) - len(secret) + 1)
+        out.append(text[done:waits])
+        yield "".join(out)
+        carry = text[waits:]
+    yield carry
 
 
 def _open_password(text: str) -> tuple[int, bool]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import redact as redact_module
 from bot.config import parse_config
 from bot.redact import RedactingFilter, redact, redact_stream, redact_value, remember
 from bot.secrets import known_secrets
@@ -127,6 +128,19 @@ def test_a_secret_cut_between_pieces_is_masked_as_in_one_text(text: str, expecte
         for pieces in ([text[:cut], text[cut:]], ["x ", text[:cut], " ", text[cut:], " y"]):
             assert "".join(redact_stream(pieces)) == redact("".join(pieces))
         assert "".join(redact_stream([text[:cut], text[cut:]])) == expected
+
+
+def test_a_secret_known_by_value_cut_between_pieces_is_masked_as_in_one_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Remembered values (one inside another, one with a space) hold no pattern: masked across any cut."""
+    monkeypatch.setattr(redact_module, "_REMEMBERED", ("db pass 42", "s3cr3t", "pass"))
+    text = "run: psql -W db pass 42; again s3cr3ts3cr3t and pass word, password 'x y' done"
+    for cut in range(len(text) + 1):
+        for other in range(cut, len(text) + 1, 7):
+            pieces = [text[:cut], text[cut:other], text[other:]]
+            assert "".join(redact_stream(pieces)) == redact(text)
+    assert redact(text) == "run: psql -W ***; again ****** and *** word, ***word '***' done"
 
 
 def test_a_long_text_is_redacted_in_parts_its_secrets_masked_wherever_the_pieces_end() -> None:
