@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 
@@ -176,7 +175,8 @@ class Statement:
     end_line: int
 
 
-NO_LOCKS: Mapping[str, LockLevel] = MappingProxyType({})
+# shared by every operation that locks nothing else: read-only by its type (a mapping proxy would not pickle)
+NO_LOCKS: Mapping[str, LockLevel] = {}
 
 
 @dataclass(frozen=True, slots=True)
