@@ -5,7 +5,6 @@ a command whose answer the test sets."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,8 @@ from bot.demo import load_example_schema
 from bot.states import PlanState
 from storage.models import IncidentRecord, SampleRecord
 from tests.conftest import EXAMPLES
-from tests.execution.test_runner import ROLES, approved
-from tests.monitor.plans import FILE, copy_migrations
-
-READ = "import sys; print(open(sys.argv[1]).read())"
+from tests.execution.test_runner import approved
+from tests.monitor.plans import FILE, file_source, production_config
 
 
 @pytest.fixture
@@ -30,17 +27,11 @@ def configured(tmp_path: Path, target_dsn: str, monkeypatch: pytest.MonkeyPatch)
     load_example_schema(target_dsn, EXAMPLES)
     rate = tmp_path / "error_rate"
     rate.write_text("0.2\n")
-    source = {"command": {"argv": [sys.executable, "-c", READ, str(rate)]}}
-    env = {
-        "dsn_env": "TARGET_DSN",
-        "migrations_dir": str(copy_migrations(tmp_path)),
-        "backup_dir": str(tmp_path / "backups"),
-        "procedure": "zero_downtime",
-        "monitor": {"sources": {"error_rate": source}},
-    }
     policy = {"monitor": {"window_minutes": 3 / 60, "interval_seconds": 0.5}}
+    sources = {"error_rate": file_source(rate)}
+    data = production_config(tmp_path, env_monitor={"sources": sources}, policy=policy)
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({"environments": {"production": env}, "roles": ROLES, "policy": policy}))
+    path.write_text(yaml.safe_dump(data))
     for name, value in {
         "TARGET_DSN": target_dsn,
         "DATABASE_URL": f"sqlite:///{tmp_path}/state.db",

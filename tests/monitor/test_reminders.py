@@ -4,7 +4,6 @@ bot measures filled in and a button for each item left; ticking is for the chain
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,9 +18,7 @@ from storage.models import EventRecord, OutboxRecord
 from tests.clock import Clock
 from tests.conftest import EXAMPLES
 from tests.execution.test_runner import approved, run_all
-from tests.monitor.plans import FILE, production_services
-
-READ = "import sys; print(open(sys.argv[1]).read())"
+from tests.monitor.plans import FILE, file_source, production_services
 
 
 @pytest.fixture
@@ -35,7 +32,7 @@ def services(tmp_path: Path, clock: Clock, target_dsn: str, monkeypatch: pytest.
     monkeypatch.setenv("TARGET_DSN", target_dsn)
     rate = tmp_path / "error_rate"
     rate.write_text("0.4\n")
-    source = {"command": {"argv": [sys.executable, "-c", READ, str(rate)]}}
+    source = file_source(rate)
     policy = {"monitor": {"window_minutes": 10, "interval_seconds": 60}}
     return production_services(
         tmp_path, env_monitor={"sources": {"error_rate": source}}, policy=policy, clock=clock

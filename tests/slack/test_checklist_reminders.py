@@ -6,7 +6,6 @@ hour is compressed to seconds in config; the target is a real PostgreSQL."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,13 +16,13 @@ from bot.states import PlanState
 from handlers.ids import tick_action
 from tests.conftest import EXAMPLES
 from tests.execution.test_runner import run_all
+from tests.monitor.plans import file_source
 from tests.slack.conftest import CHANNEL, RunningBot, start_bot, write_config
 from tests.slack.fake_api import FakeSlack
 from tests.slack.signing import block_actions_body
 from tests.slack.test_approvals_flow import approve, planned
 
 FILE = "054_add_message_bookmarks.sql"
-READ = "import sys; print(open(sys.argv[1]).read())"
 
 
 @pytest.fixture
@@ -34,7 +33,7 @@ def live_bot(
     monkeypatch.setenv("REMINDER_TARGET", target_dsn)
     rate = tmp_path / "error_rate"
     rate.write_text("0.3\n")
-    source = {"command": {"argv": [sys.executable, "-c", READ, str(rate)]}}
+    source = file_source(rate)
     policy = {
         "monitor": {"window_minutes": 0.05, "interval_seconds": 0.5, "reminder_hours": [0.001, 24, 168]}
     }

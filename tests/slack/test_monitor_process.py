@@ -7,7 +7,6 @@ stops the chain."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from bot.demo import load_example_schema
 from handlers.ids import IncidentAction, PlanAction
 from tests.conftest import EXAMPLES
+from tests.monitor.plans import file_source
 from tests.slack.conftest import write_config
 from tests.slack.fake_api import FakeSlack
 from tests.slack.process import DELIVERY, ServeProcess, poll, serve_process
@@ -24,7 +24,6 @@ from tests.slack.process import DELIVERY, ServeProcess, poll, serve_process
 FILE = "054_add_message_bookmarks.sql"
 SECOND = 1 / 60  # a policy minute, in minutes
 TECH_LEAD_AFTER = 12  # seconds after the incident opens
-READ_ERROR_RATE = "import sys; print(open(sys.argv[1]).read())"  # what an operator's script prints
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ def serve(
             "repeat_ping_minutes": 30,
         },
     }
-    source = {"command": {"argv": [sys.executable, "-c", READ_ERROR_RATE, str(error_rate)]}}
+    source = file_source(error_rate)
     config = write_config(
         tmp_path,
         migrations,
