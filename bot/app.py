@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from bot.approvals import Approvals
@@ -21,25 +20,10 @@ from bot.monitor.reading import EnvironmentReader
 from bot.monitor.window import Monitors
 from bot.outbox import Outbox
 from bot.planning import Planner
-from bot.redact import RedactingFilter, remember
+from bot.redact import remember
 from bot.roles import GroupMembers, RoleDirectory
 from bot.secrets import known_secrets
 from storage.db import Database
-
-
-def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
-    """Log to stderr with every record redacted, including the bot's own secrets verbatim."""
-    secrets = tuple(
-        s.get_secret_value()
-        for s in (settings.slack_bot_token, settings.slack_signing_secret, settings.slack_app_token)
-        if s is not None
-    )
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(secrets))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 @dataclass

@@ -23,8 +23,8 @@ from bot.errors import Forbidden, InvalidState, UserError
 from bot.idempotency import claim
 from bot.outbox import Outbox
 from bot.plans import environment, get_plan, transition, verify_bytes
-from bot.policy import PEER_ROLE, ApprovalRequirement, display_name
 from bot.roles import RoleDirectory
+from bot.rules import PEER_ROLE, ApprovalRequirement, display_name
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState
 from storage.models import ApprovalRecord, PlanRecord, RehearsalRecord, aware

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,14 +25,16 @@ from bot.sql.model import Level
 from bot.states import PlanState
 
 if TYPE_CHECKING:
-    from pydantic import SecretStr
     from slack_sdk import WebClient
 
     from bot.app import Services
-    from bot.config import RoleConfig, Settings
+    from bot.config import RoleConfig
     from bot.delivery import Deliverer
-    from bot.drafting import PlanDraft
-    from bot.policy import Policy
+    from bot.drafting import PlanDraft, PlanningConfig
+    from bot.git_source import Checkout
+    from bot.rules import PlanningRules
+    from bot.settings import Secret, Settings
+    from bot.sql.catalog import Catalog
 
 EXIT_FAIL_ON = 1
 EXIT_USAGE = 2
@@ -51,22 +54,13 @@ def _slack_errors() -> tuple[type[Exception], ...]:
 
 
 def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.config import load_bot_config, planning_only_config
-    from bot.drafting import draft_plan, environment, no_cycle_collection
-    from bot.git_source import checkout
-    from bot.targets import open_catalog
+    from bot.drafting import draft_plan, no_cycle_collection
 
-    if args.config or settings.config_path:
-        config = load_bot_config(settings, args.config)
-    else:
-        config = planning_only_config(Path(args.file).resolve().parent)
-    env = environment(config, args.env)
-    # the cycle collector off from drafting to the draft's end: on in between, or after, its first pass would
-    # walk every object of the draft (a second each of a 10 MB file's plan)
-    source = checkout(env, args.ref)
-    with no_cycle_collection(), open_catalog(env) as catalog:
-        draft = draft_plan(config, env.name, _file_arg(args.file), catalog=catalog, checkout=source)
-        _write_plan(draft, config.policy, args.format)
+    # the cycle collector off from drafting to the draft's end: on in between, or after, its first pass
+    # would walk every object of the draft (a second each of a 10 MB file's plan)
+    with _planning(args, settings) as (config, source, catalog), no_cycle_collection():
+        draft = draft_plan(config, args.env, _file_arg(args.file), catalog=catalog, checkout=source)
+        _write_plan(draft, config.rules, args.format)
         reached = args.fail_on and draft.reaches(Level(args.fail_on))
         del draft
     if reached:
@@ -75,12 +69,38 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _write_plan(draft: PlanDraft, policy: Policy, form: str) -> None:
+@contextmanager
+def _planning(
+    args: argparse.Namespace, settings: Settings
+) -> Iterator[tuple[PlanningConfig, Checkout | None, Catalog]]:
+    """The config ``plan`` reads, the environment's checkout at ``--ref`` (None without git), and its
+    target's catalog. Without a config file: the default policy, loaded without pydantic or YAML (half a
+    second less for each file a CI pipeline plans), and no target."""
+    if not (args.config or settings.config_path):
+        from bot.rules import PlanningOnly
+        from bot.sql.catalog import OfflineCatalog
+
+        if args.ref:
+            raise UserError("--ref reads migrations from git, which an environment of a config file names")
+        yield PlanningOnly.defaults(Path(args.file).resolve().parent), None, OfflineCatalog(None)
+        return
+    from bot.config import load_bot_config
+    from bot.drafting import environment
+    from bot.git_source import checkout
+    from bot.targets import open_catalog
+
+    config = load_bot_config(settings, args.config)
+    source = checkout(environment(config, args.env), args.ref)
+    with open_catalog(source.environment) as catalog:
+        yield config, source, catalog
+
+
+def _write_plan(draft: PlanDraft, rules: PlanningRules, form: str) -> None:
     from bot.report import PlanView, json_pieces, render_markdown, render_text
 
     renderers: dict[str, Callable[[], Iterable[str]]] = {
-        "text": lambda: [render_text(PlanView.of_draft(draft, policy))],
-        "markdown": lambda: [render_markdown(PlanView.of_draft(draft, policy))],
+        "text": lambda: [render_text(PlanView.of_draft(draft, rules))],
+        "markdown": lambda: [render_markdown(PlanView.of_draft(draft, rules))],
         "json": lambda: json_pieces(draft),  # a 10 MB file's plan is 200 MB of JSON: never held whole
     }
     for piece in redact_stream(renderers[form]()):  # CI logs are read by many: no passwords
@@ -207,7 +227,7 @@ def _deliver(services: Services, plan_id: int) -> str:
     return "Slack is told" if not problems else plain("; ".join(problems))
 
 
-def _slack_deliverer(services: Services, token: SecretStr) -> Deliverer:
+def _slack_deliverer(services: Services, token: Secret) -> Deliverer:
     """A deliverer of the outbox to Slack, without retries of its own (the outbox retries)."""
     from bot.delivery import Deliverer
     from handlers.slack_notifier import SlackNotifier, make_client
@@ -452,8 +472,8 @@ def _cmd_timeline(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import configure_logging
     from bot.config import load_bot_config
+    from bot.logs import configure_logging
     from handlers.server import serve
     from storage.db import Database
 
@@ -674,7 +694,7 @@ def _store_problem(err: Exception) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from bot.config import ConfigError, Settings  # not before: --help and --version need no configuration
+    from bot.settings import ConfigError, Settings  # not before: --help and --version need neither
 
     try:
         settings = Settings.from_env()

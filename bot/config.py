@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,7 +23,6 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
-    SecretStr,
     TypeAdapter,
     ValidationError,
     ValidationInfo,
@@ -31,18 +31,10 @@ from pydantic import (
 )
 
 from bot.monitor.config import MonitorConfig
-from bot.policy import PEER_ROLE, Policy, load_policy
+from bot.policy import Policy, load_policy
+from bot.rules import DEFAULT_TIER, PEER_ROLE, PlanningRules, pick_environment
+from bot.settings import DEFAULT_STATE_DIR, ConfigError, Settings
 from bot.staffing import Finding, unstaffed_cells
-
-DEFAULT_STATE_DIR = ".migrate-bot"
-
-
-class ConfigError(Exception):
-    """The configuration is invalid; ``problems`` holds one ``key: message`` line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-        self.problems = problems
 
 
 class _Model(BaseModel):
@@ -292,57 +284,6 @@ class DeliveryConfig(_Model):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Secrets and endpoints from the environment."""
-
-    slack_bot_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_url: str | None = None
-    database_url: str = f"sqlite:///{DEFAULT_STATE_DIR}/state.db"
-    config_path: Path | None = None
-    host: str = "0.0.0.0"
-    port: int = 3000
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = environ if environ is not None else os.environ
-
-        def secret(name: str) -> SecretStr | None:
-            return SecretStr(env[name]) if env.get(name) else None
-
-        problems = []
-        port = env.get("PORT", "3000")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            problems.append(f"PORT: {port!r} is not a TCP port number")
-        if problems:
-            raise ConfigError(problems)
-        return cls(
-            slack_bot_token=secret("SLACK_BOT_TOKEN"),
-            slack_signing_secret=secret("SLACK_SIGNING_SECRET"),
-            slack_app_token=secret("SLACK_APP_TOKEN"),
-            slack_api_url=env.get("SLACK_API_URL") or None,
-            database_url=env.get("DATABASE_URL") or cls.database_url,
-            config_path=Path(env["MIGRATE_BOT_CONFIG"]) if env.get("MIGRATE_BOT_CONFIG") else None,
-            host=env.get("HOST", cls.host),
-            port=int(port),
-        )
-
-    def slack_problems(self) -> list[str]:
-        """What is missing to talk to Slack (serve needs these; plan and demo do not)."""
-        problems = []
-        if not self.slack_bot_token:
-            problems.append("SLACK_BOT_TOKEN: not set (the bot's xoxb- token)")
-        elif not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
-            problems.append("SLACK_BOT_TOKEN: expected a bot token starting with xoxb-")
-        if not self.slack_app_token and not self.slack_signing_secret:
-            problems.append("SLACK_SIGNING_SECRET: not set (needed for HTTP mode; or set SLACK_APP_TOKEN)")
-        if self.slack_app_token and not self.slack_app_token.get_secret_value().startswith("xapp-"):
-            problems.append("SLACK_APP_TOKEN: expected an app-level token starting with xapp-")
-        return problems
-
-
-@dataclass(frozen=True)
 class BotConfig:
     environments: dict[str, EnvironmentConfig]
     roles: dict[str, RoleConfig]
@@ -356,12 +297,12 @@ class BotConfig:
 
     def environment(self, name: str | None) -> EnvironmentConfig:
         """The named environment (the default one when None); KeyError names the known ones."""
-        key = name or self.default_environment
-        if key not in self.environments:
-            raise KeyError(
-                f"unknown environment {key!r}; known environments: {', '.join(sorted(self.environments))}"
-            )
-        return self.environments[key]
+        return pick_environment(self.environments, name, self.default_environment)
+
+    @cached_property
+    def rules(self) -> PlanningRules:
+        """What planning reads of the policy."""
+        return self.policy.planning_rules()
 
 
 _SECTIONS = (
@@ -579,8 +520,9 @@ def load_config(path: Path) -> BotConfig:
 
 
 def planning_only_config(migrations_dir: Path) -> BotConfig:
-    """Without a config file, plan against the default policy: one environment per tier of its approval
-    matrix (development, staging, production), so a CI pipeline can ask what production would need."""
+    """``bot.rules.PlanningOnly`` as a whole BotConfig, with the validated default policy: one environment
+    per tier of its approval matrix, for what needs more than planning (a plan stored and its Slack message
+    drawn, in tests and benchmarks)."""
     policy = load_policy()
     environments = {
         tier: EnvironmentConfig(name=tier, tier=tier, migrations_dir=migrations_dir.resolve())
@@ -592,7 +534,7 @@ def planning_only_config(migrations_dir: Path) -> BotConfig:
         policy=policy,
         runbook={},
         tools=ToolsConfig(),
-        default_environment="development",
+        default_environment=DEFAULT_TIER,
     )
 
 

@@ -28,7 +28,7 @@ from bot.execution.rehearsing import REHEARSABLE
 from bot.markup import plain
 from bot.notifier import ConsoleNotifier
 from bot.plans import plan_summary
-from bot.policy import PEER_ROLE
+from bot.rules import PEER_ROLE
 from bot.sql.model import Level
 from bot.sql.rollback import ROLLBACK_SUFFIX
 from bot.states import PlanState

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.execution.steps import LABELS, StepKind
-from bot.policy import PEER_ROLE, STEP_NAMES, Policy, Severity, display_name, load_policy
+from bot.policy import STEP_NAMES, Policy, Severity, load_policy
+from bot.rules import PEER_ROLE, display_name
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, TRANSITIONS, PlanState
 
@@ -24,7 +25,7 @@ PROCEDURE_MD = Path(__file__).resolve().parents[1] / "docs" / "procedure.md"
 _BLOCK = re.compile(r"(<!-- policy:([a-z-]+) -->\n).*?(<!-- /policy:\2 -->)", re.DOTALL)
 
 # What each setting does, by its key under ``policy:``. A setting missing here fails ``render``: a new key
-# of policy_defaults.yaml is documented before it ships.
+# of policy_defaults.py is documented before it ships.
 MEANING = {
     "planning.max_file_bytes": "a migration (or its rollback) larger than this is refused before it is read",
     "complexity.large_table_rows": "a table of at least this many rows is large (indexing it: Medium)",

@@ -2,7 +2,9 @@
 rollback.
 
 ``draft_plan`` is what the CLI prints for CI pipelines and what ``bot.plans`` stores; it needs neither the
-bot's store nor Slack, so ``migrate-bot plan`` loads neither.
+bot's store, nor Slack, nor the config file's models (any ``PlanningConfig`` will do: the bot's
+``BotConfig``, or ``bot.rules.PlanningOnly`` without a config file), so ``migrate-bot plan`` loads none
+of them.
 """
 
 from __future__ import annotations
@@ -13,11 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from bot.config import BotConfig, EnvironmentConfig
 from bot.errors import NotFound, UserError
-from bot.policy import ApprovalRequirement
+from bot.rules import ApprovalRequirement, PlanningRules
 from bot.sql.analyze import analyze, analyze_parsed
 from bot.sql.catalog import Catalog
 from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError, flat_dict
@@ -29,6 +30,30 @@ if TYPE_CHECKING:
 
 
 HASHED_CHARS = 1 << 20
+E = TypeVar("E", covariant=True)
+T = TypeVar("T")
+
+
+class Environment(Protocol):
+    """An environment as planning reads it (``EnvironmentConfig``, ``bot.rules.PlanEnvironment``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def directory(self) -> Path: ...
+
+
+class Environments(Protocol[E]):
+    def environment(self, name: str | None) -> E:
+        """The named environment (the default one when None); KeyError names the known ones."""
+        ...
+
+
+class PlanningConfig(Environments[Environment], Protocol):
+    @property
+    def rules(self) -> PlanningRules: ...
 
 
 def sha256(text: str) -> str:
@@ -71,7 +96,7 @@ class PlanDraft:
         return self.analysis.complexity.rank >= level.rank or (worst is not None and worst.rank >= level.rank)
 
 
-def environment(config: BotConfig, name: str | None) -> EnvironmentConfig:
+def environment(config: Environments[T], name: str | None) -> T:
     """The named environment (the default when None), or a UserError listing the known ones."""
     try:
         return config.environment(name)
@@ -79,7 +104,7 @@ def environment(config: BotConfig, name: str | None) -> EnvironmentConfig:
         raise UserError(str(err.args[0])) from None
 
 
-def resolve_migration(env: EnvironmentConfig, file_arg: str) -> Path:
+def resolve_migration(env: Environment, file_arg: str) -> Path:
     """The migration file ``file_arg`` names, which must lie inside the environment's migrations directory."""
     file_arg = file_arg.strip()
     if not file_arg:
@@ -90,7 +115,7 @@ def resolve_migration(env: EnvironmentConfig, file_arg: str) -> Path:
         raise UserError(f"no migration `{file_arg[:80]}`: {err.strerror}") from None
 
 
-def _resolve(env: EnvironmentConfig, file_arg: str) -> Path:
+def _resolve(env: Environment, file_arg: str) -> Path:
     root = env.directory.resolve()
     candidate = Path(file_arg)
     if not candidate.is_absolute():
@@ -133,7 +158,7 @@ def check_size(path: Path, label: str, max_bytes: int) -> None:
         )
 
 
-def read_migration(env: EnvironmentConfig, file_arg: str, *, max_bytes: int) -> MigrationFile:
+def read_migration(env: Environment, file_arg: str, *, max_bytes: int) -> MigrationFile:
     path = resolve_migration(env, file_arg)
     name = path.relative_to(env.directory.resolve()).as_posix()
     check_size(path, f"`{name}`", max_bytes)
@@ -174,7 +199,7 @@ def no_cycle_collection() -> Iterator[None]:
 
 
 def draft_plan(
-    config: BotConfig,
+    config: PlanningConfig,
     env_name: str | None,
     file_arg: str,
     *,
@@ -187,37 +212,32 @@ def draft_plan(
     One pass, statement by statement: each is parsed, analysed and (without a rollback file) undone, then
     its parse tree goes, so a 10 MB file's memory is its analysis, not every tree at once.
     """
-    env = checkout.environment if checkout is not None else environment(config, env_name)
-    policy = config.policy
-    migration = read_migration(env, file_arg, max_bytes=policy.planning.max_file_bytes)
+    env: Environment = checkout.environment if checkout is not None else environment(config, env_name)
+    rules = config.rules
+    migration = read_migration(env, file_arg, max_bytes=rules.max_file_bytes)
     if checkout is not None and checkout.commit:
         migration = replace(migration, commit=checkout.commit)
     try:
         parsed = iter_statements(migration.sql)
     except SqlSyntaxError as err:
         raise UserError(f"`{migration.name}`: {err}") from None
-    # what the bot's runner sets itself when it runs the file: the analysis says so where it matters
-    runner_settings = {
-        "lock_timeout": policy.execution.lock_timeout,
-        "statement_timeout": policy.execution.statement_timeout,
-    }
     found = find_rollback(migration.path)
     if found is not None:
-        check_size(found, f"rollback `{found.name}`", policy.planning.max_file_bytes)
+        check_size(found, f"rollback `{found.name}`", rules.max_file_bytes)
     builder = RollbackBuilder(catalog) if found is None else None
     with no_cycle_collection():
         analysis = analyze_parsed(
             _also_to(builder, parsed),
             catalog=catalog,
-            policy=policy.complexity,
-            runner_settings=runner_settings,
+            policy=rules.complexity,
+            runner_settings=rules.runner_settings,
         )
         if builder is not None:
-            rollback, rollback_analysis = builder.build(policy.execution.lock_timeout), None
+            rollback, rollback_analysis = builder.build(rules.runner_settings["lock_timeout"]), None
         else:
             assert found is not None
             rollback = _load_rollback(found)
-            rollback_analysis = analyze(rollback.sql, catalog=catalog, policy=policy.complexity)
+            rollback_analysis = analyze(rollback.sql, catalog=catalog, policy=rules.complexity)
     return PlanDraft(
         environment=env.name,
         tier=env.tier,
@@ -225,7 +245,7 @@ def draft_plan(
         analysis=analysis,
         rollback=rollback,
         rollback_analysis=rollback_analysis,
-        requirement=policy.approvals.requirement(env.tier, analysis.complexity),
+        requirement=rules.requirement(env.tier, analysis.complexity),
     )
 
 

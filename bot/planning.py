@@ -18,7 +18,7 @@ from bot.git_source import checkout
 from bot.idempotency import claim
 from bot.markup import mention
 from bot.plans import create_plan, open_plans_of, supersede
-from bot.policy import PEER_ROLE, display_name
+from bot.rules import PEER_ROLE, display_name
 from bot.states import PlanState
 from bot.targets import open_catalog
 from storage.models import PlanRecord

@@ -18,7 +18,7 @@ from bot.drafting import PlanDraft, read_sql, rollback_from_dict, rollback_to_di
 from bot.drafting import environment as environment  # for the services that look plans up
 from bot.errors import InvalidState, NotFound, UserError
 from bot.execution.segments import plan_segments
-from bot.policy import ApprovalRequirement
+from bot.rules import ApprovalRequirement
 from bot.sql.model import Analysis
 from bot.states import OPEN_STATES, PlanState, check_transition
 from bot.summary import SHOWN, PlanSummary

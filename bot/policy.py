@@ -1,54 +1,23 @@
 """The guide's numbers and matrices as typed data: shipped defaults, overridable from the config YAML.
 
-``load_policy(overrides)`` deep-merges the user's ``policy:`` section onto ``policy_defaults.yaml``
-and validates the result, so "where is the 5% rule?" has one answer: in that file.
+``load_policy(overrides)`` deep-merges the user's ``policy:`` section onto ``bot/policy_defaults.py``
+and validates the result, so "where is the 5% rule?" has one answer: in that file. What planning reads
+(``bot.rules``) is plain dataclasses, which these models validate as fields.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bot.policy_defaults import DEFAULTS
+from bot.rules import ApprovalRequirement, ComplexityPolicy, PlanningRules, split_approvals
 from bot.sql.model import Level
-
-# The review role anyone but the plan's author holds (the guide's "peer review").
-PEER_ROLE = "peer"
-
-
-def display_name(name: str) -> str:
-    """A policy key as people say it: ``technical_lead`` -> ``Technical Lead``; ``qa`` -> ``QA``."""
-    return " ".join(w.upper() if w in {"qa", "cto"} else w.capitalize() for w in name.split("_"))
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LevelInfo(_Model):
-    risk: str
-    downtime: str
-    testing: list[str]
-
-
-class ComplexityPolicy(_Model):
-    large_table_rows: int = Field(gt=0)
-    restructuring_tables: int = Field(gt=0)
-    rules: dict[str, Level]
-    levels: dict[Level, LevelInfo]
-
-    def level_of(self, rule: str) -> Level:
-        return self.rules[rule]
-
-
-class ApprovalRequirement(_Model):
-    approvers: list[str]
-    reviews: list[str]
-    documentation: list[str]
-    rehearsal_required: bool = False
 
 
 class ApprovalPolicy(_Model):
@@ -62,11 +31,7 @@ class ApprovalPolicy(_Model):
     def _split_matrix(cls, data: Any) -> Any:
         """In YAML the environments sit beside the scalar settings; gather them as the matrix."""
         if isinstance(data, dict) and "matrix" not in data:
-            scalars = {"expire_after_days", "review_roles", "distinct_approvers"}
-            data = {
-                "matrix": {k: v for k, v in data.items() if k not in scalars},
-                **{k: v for k, v in data.items() if k in scalars},
-            }
+            data = split_approvals(data)
         return data
 
     @model_validator(mode="after")
@@ -200,6 +165,18 @@ class Policy(_Model):
     checklist: dict[str, list[str]]
     post_checklist: dict[str, list[str]]
 
+    def planning_rules(self) -> PlanningRules:
+        return PlanningRules(
+            max_file_bytes=self.planning.max_file_bytes,
+            complexity=self.complexity,
+            matrix=self.approvals.matrix,
+            runner_settings={
+                "lock_timeout": self.execution.lock_timeout,
+                "statement_timeout": self.execution.statement_timeout,
+            },
+            checklist=self.checklist,
+        )
+
     @model_validator(mode="after")
     def _all_severities(self) -> Policy:
         missing = {"P0", "P1", "P2", "P3"} - set(self.severities)
@@ -208,13 +185,9 @@ class Policy(_Model):
         return self
 
 
-@cache
 def default_policy_data() -> dict[str, Any]:
-    """The shipped defaults, read by libyaml when PyYAML has it: every `migrate-bot plan` reads them, and
-    the pure-Python reader takes 14 ms of a small plan's 0.3 s (libyaml 2 ms)."""
-    text = resources.files("bot").joinpath("policy_defaults.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return data
+    """The shipped defaults (bot/policy_defaults.py)."""
+    return DEFAULTS
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any], path: str = "policy") -> dict[str, Any]:

@@ -8,7 +8,6 @@ ways or scans to the end of the text again for every candidate.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -166,43 +165,3 @@ def redact_value(value: Any, extra_secrets: tuple[str, ...] = ()) -> Any:
         items = [redact_value(item, extra_secrets) for item in value]
         return items if isinstance(value, list) else tuple(items)
     return value
-
-
-_TRACEBACKS = logging.Formatter()  # formats a record's traceback as the standard formatter would
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's message, traceback and stack before any handler sees it.
-
-    It never raises: an exception from a filter escapes the caller's logging call.
-    """
-
-    def __init__(self, extra_secrets: tuple[str, ...] = ()) -> None:
-        super().__init__()
-        self.extra_secrets = extra_secrets
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            self._redact(record)
-        except Exception:
-            record.msg, record.args = "log record dropped: it could not be redacted", None
-            record.exc_info = record.exc_text = record.stack_info = None
-        return True
-
-    def _redact(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: log what was given instead of failing again in the handler
-            message = f"{record.msg} (arguments: {record.args!r})"
-            record.msg, record.args = message, None
-        cleaned = redact(message, self.extra_secrets)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        exc_text = record.exc_text or (record.exc_info and _TRACEBACKS.formatException(record.exc_info))
-        if exc_text:
-            cleaned_exc = redact(exc_text, self.extra_secrets)
-            if cleaned_exc != exc_text:
-                # formatters print exc_text as it is; exc_info would let one format the secret again
-                record.exc_info, record.exc_text = None, cleaned_exc
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info, self.extra_secrets)

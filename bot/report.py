@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from bot.drafting import MigrationFile, PlanDraft, rollback_to_dict
-from bot.policy import PEER_ROLE, ApprovalRequirement, Policy, display_name
+from bot.rules import PEER_ROLE, ApprovalRequirement, PlanningRules, display_name
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState
 from bot.summary import Listing, PlanSummary
@@ -51,10 +51,10 @@ class PlanView:
     requirement: ApprovalRequirement
     summary: PlanSummary
     meta: PlanMeta | None
-    policy: Policy
+    rules: PlanningRules
 
     @classmethod
-    def of_draft(cls, draft: PlanDraft, policy: Policy, meta: PlanMeta | None = None) -> PlanView:
+    def of_draft(cls, draft: PlanDraft, rules: PlanningRules, meta: PlanMeta | None = None) -> PlanView:
         """A draft shown whole: every line of every list (a plan printed once, or in a test)."""
         return cls(
             environment=draft.environment,
@@ -64,7 +64,7 @@ class PlanView:
             requirement=draft.requirement,
             summary=PlanSummary.of(draft.analysis, draft.rollback, draft.rollback_analysis, limit=None),
             meta=meta,
-            policy=policy,
+            rules=rules,
         )
 
 
@@ -117,8 +117,8 @@ def title(view: PlanView) -> str:
     return f"{prefix}{view.migration.name}{at} → {view.environment}"
 
 
-def complexity_line(level: Level, policy: Policy) -> str:
-    info = policy.complexity.levels[level]
+def complexity_line(level: Level, rules: PlanningRules) -> str:
+    info = rules.complexity.levels[level]
     return (
         f"{LEVEL_ICON[level]} {level.label} complexity · downtime {info.downtime} · "
         f"testing: {', '.join(info.testing)}"
@@ -147,7 +147,7 @@ def shown(listing: Listing[str]) -> list[str]:
 
 
 def _sections(view: PlanView) -> list[tuple[str, list[str]]]:
-    s, meta, policy = view.summary, view.meta, view.policy
+    s, meta, rules = view.summary, view.meta, view.rules
     tables = ", ".join(s.tables.lines) + (f" and {s.tables.more} more" if s.tables.more else "")
     hazards = Listing(
         tuple(h.text + (f"\n    → {h.alternative}" if h.alternative else "") for h in s.hazards.lines),
@@ -157,7 +157,7 @@ def _sections(view: PlanView) -> list[tuple[str, list[str]]]:
         (
             "Summary",
             [
-                complexity_line(s.complexity, policy),
+                complexity_line(s.complexity, rules),
                 f"{s.statements} statement(s); strongest lock: {s.strongest_lock.value}",
                 f"Tables: {tables or 'none'}",
                 f"Target: {s.target}",
@@ -174,7 +174,7 @@ def _sections(view: PlanView) -> list[tuple[str, list[str]]]:
         sections.append(("Approvals", approval_lines(meta.status)))
     if s.rollback_hazards.total:
         sections.append(("Rollback hazards", shown(s.rollback_hazards)))
-    for section, items in policy.checklist.items():
+    for section, items in rules.checklist.items():
         sections.append((f"Checklist: {section}", [f"[ ] {item}" for item in items]))
     return sections
 
@@ -233,7 +233,7 @@ def plan_dict(draft: PlanDraft, meta: PlanMeta | None = None, *, lazy: bool = Fa
             "complete": draft.rollback.complete,
         },
         "rollback_analysis": draft.rollback_analysis.to_dict(lazy=lazy) if draft.rollback_analysis else None,
-        "requirement": draft.requirement.model_dump(),
+        "requirement": asdict(draft.requirement),
     }
 
 

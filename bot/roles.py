@@ -16,7 +16,7 @@ from typing import Protocol
 from bot.clock import Clock, system_clock
 from bot.config import RoleConfig
 from bot.errors import UserError
-from bot.policy import PEER_ROLE
+from bot.rules import PEER_ROLE
 
 log = logging.getLogger(__name__)
 

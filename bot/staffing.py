@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from bot.policy import PEER_ROLE, ApprovalPolicy, display_name
+from bot.policy import ApprovalPolicy
+from bot.rules import PEER_ROLE, display_name
 from bot.sql.model import Level
 
 Holders = Mapping[str, frozenset[str]]

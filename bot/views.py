@@ -36,10 +36,10 @@ def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None
         ),
         rollback_source=plan.rollback["source"],
         rollback_sql=plan.rollback_sql,
-        requirement=config.policy.approvals.requirement(env.tier, Level(plan.complexity)),
+        requirement=config.rules.requirement(env.tier, Level(plan.complexity)),
         summary=plan_summary(plan),
         meta=meta,
-        policy=config.policy,
+        rules=config.rules,
     )
 
 

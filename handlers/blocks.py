@@ -74,7 +74,7 @@ def plan_blocks(view: PlanView) -> list[Block]:
             "type": "context",
             "block_id": PlanBlock.CONTEXT,
             "elements": [
-                mrkdwn(quote(complexity_line(s.complexity, view.policy))),
+                mrkdwn(quote(complexity_line(s.complexity, view.rules))),
                 mrkdwn(f"`sha256 {view.migration.sha256[:12]}` · {quote(s.target)}"),
             ],
         },
@@ -295,7 +295,7 @@ def checklist_lines(view: PlanView) -> list[str]:
     """Per section of the checklist, how many items the run's evidence ticked, and those items."""
     ticked = view.meta.ticked if view.meta else {}
     lines = []
-    for name, items in view.policy.checklist.items():
+    for name, items in view.rules.checklist.items():
         done = [item for item in items if item in ticked]
         lines.append(
             f"{name}: {len(done)} of {len(items)} ticked" if done else f"{name}: {len(items)} item(s)"
@@ -306,7 +306,7 @@ def checklist_lines(view: PlanView) -> list[str]:
 
 def checklist_text(view: PlanView) -> str:
     lines = []
-    for name, items in view.policy.checklist.items():
+    for name, items in view.rules.checklist.items():
         lines.append(f"*{quote(name)}*")
         lines += [f"☐ {quote(item)}" for item in items]
     return "\n".join(lines)

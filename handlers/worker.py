@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 
 from bot import jobs
-from bot.app import Services, build_services, configure_logging
+from bot.app import Services, build_services
 from bot.config import BotConfig, Settings
 from bot.delivery import Deliverer
 from bot.execution import jobs as execution_jobs
 from bot.jobs import Jobs
 from bot.leader import LeaderLoop
+from bot.logs import configure_logging
 from bot.monitor.loop import MonitorLoop
 from bot.outbox import TOPIC
 from bot.workers import Priority, ProcessPool, ThreadPool, WorkPool

@@ -122,6 +122,10 @@ def test_fail_on_passes_a_safe_migration(capsys: pytest.CaptureFixture[str]) -> 
             ["plan", str(MIGRATIONS / "058_messages_user_fk.sql"), "--env", "moon"],
             "unknown environment 'moon'",
         ),
+        (
+            ["plan", str(MIGRATIONS / "058_messages_user_fk.sql"), "--ref", "main"],
+            "--ref reads migrations from git",
+        ),
         (["--config", "/nonexistent.yaml", "status", "1"], "cannot read"),
         (["status", "1", "--config", "/nonexistent.yaml"], "cannot read"),
     ],

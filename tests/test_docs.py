@@ -45,7 +45,7 @@ def _leaves(data: dict[str, Any], prefix: str = "") -> list[str]:
 
 
 def test_every_policy_key_is_named_in_the_procedure() -> None:
-    """A row names the key a team overrides; a new key of policy_defaults.yaml needs one."""
+    """A row names the key a team overrides; a new key of bot/policy_defaults.py needs one."""
     named = {
         re.sub(r"\[\d+\]$", "", key) for key in re.findall(r"`([a-z_]+\.[^`]+)`", PROCEDURE_MD.read_text())
     }

@@ -8,7 +8,8 @@ import pytest
 
 from bot import redact as redact_module
 from bot.config import parse_config
-from bot.redact import RedactingFilter, redact, redact_stream, redact_value, remember
+from bot.logs import RedactingFilter
+from bot.redact import redact, redact_stream, redact_value, remember
 from bot.secrets import known_secrets
 
 ENCODED_RESPONSE_URL = "https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1%2F2%2Fabc"

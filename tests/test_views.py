@@ -49,7 +49,7 @@ def stored_view(db: Database, plan_id: int, directory: Path) -> PlanView:
 
 def drafted_view(draft: PlanDraft, stored: PlanView) -> PlanView:
     """The same plan drawn from its whole analysis, as before plans kept a summary."""
-    return PlanView.of_draft(draft, stored.policy, stored.meta)
+    return PlanView.of_draft(draft, stored.rules, stored.meta)
 
 
 def test_every_examples_stored_message_is_the_one_its_analysis_draws(db: Database) -> None:

@@ -19,7 +19,7 @@ from bot.errors import Forbidden, InvalidState, UserError
 from bot.execution.windows import utc_label
 from bot.markup import mention, quote, quote_message
 from bot.plans import environment
-from bot.policy import display_name
+from bot.rules import display_name
 from storage.models import SCHEDULE_WAITING, FreezeRecord, PlanRecord, ScheduleRecord, aware
 
 

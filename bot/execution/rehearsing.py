@@ -29,8 +29,8 @@ from bot.execution.segments import from_data
 from bot.git_source import at_commit
 from bot.markup import mention, quote
 from bot.plans import environment, get_plan, transition, verify_bytes
-from bot.policy import display_name
 from bot.redact import redact
+from bot.rules import display_name
 from bot.sql.model import Analysis
 from bot.sql.rollback import ROLLBACK_SUFFIX
 from bot.states import PlanState

@@ -48,7 +48,8 @@ from bot.execution.target import scalar
 from bot.execution.windows import check_window
 from bot.markup import mention, quote
 from bot.plans import environment, get_plan, plan_summary, transition, verify_bytes
-from bot.policy import APPROVERS, PEER_ROLE, display_name
+from bot.policy import APPROVERS
+from bot.rules import PEER_ROLE, display_name
 from bot.sql.model import Analysis
 from bot.states import PlanState
 from storage.models import PlanRecord, StepRecord

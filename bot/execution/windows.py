@@ -24,8 +24,8 @@ from bot.execution.steps import StepKind, procedure_name, procedure_steps
 from bot.markup import mention, quote
 from bot.outbox import Outbox
 from bot.plans import environment, plan_summary
-from bot.policy import display_name
 from bot.roles import RoleDirectory
+from bot.rules import display_name
 from bot.sql.model import Level
 from storage.models import PlanRecord
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from bot.export.story import Incident, Story
 from bot.export.text import duration, number, utc
 from bot.monitor.rules import ERROR_RATE, HEALTH, LATENCY, degradation_pct
-from bot.policy import display_name
+from bot.rules import display_name
 
 
 def cell(text: object) -> str:

@@ -29,7 +29,7 @@ from bot.markup import mention, mention_group, quote
 from bot.monitor.rules import ORDER
 from bot.notifier import Choice
 from bot.plans import environment, get_plan
-from bot.policy import display_name
+from bot.rules import display_name
 from bot.states import OPEN_STATES, PlanState
 from storage.models import INCIDENT_UNRESOLVED, IncidentRecord, PageRecord, PlanRecord, aware
 

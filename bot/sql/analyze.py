@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pglast import parse_sql
 from pglast.parser import ParseError
 
-from bot.policy import ComplexityPolicy
+from bot.rules import ComplexityPolicy
 from bot.sql.catalog import Catalog
 from bot.sql.complexity import operation_reason, restructuring_reason
 from bot.sql.context import FileContext

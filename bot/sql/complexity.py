@@ -6,7 +6,7 @@ level in its config. Table size comes from the target's catalog; an unknown size
 
 from __future__ import annotations
 
-from bot.policy import ComplexityPolicy
+from bot.rules import ComplexityPolicy
 from bot.sql.context import FileContext
 from bot.sql.model import ComplexityReason, Kind, Operation
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from bot.policy import ComplexityPolicy
+from bot.rules import ComplexityPolicy
 from bot.sql.catalog import Catalog
 from bot.sql.model import Operation
 from bot.sql.versions import oldest_supported

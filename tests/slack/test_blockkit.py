@@ -91,11 +91,11 @@ def test_the_bots_own_payloads_are_valid(tmp_path: Path) -> None:
         if path.name.endswith(".rollback.sql"):
             continue
         draft = draft_plan(config, None, path.name, catalog=OfflineCatalog(None))
-        validate_message(text="plan", blocks=plan_blocks(PlanView.of_draft(draft, config.policy)))
+        validate_message(text="plan", blocks=plan_blocks(PlanView.of_draft(draft, config.rules)))
     many = tmp_path / "many.sql"
     many.write_text("".join(f"ALTER TABLE t{i} DROP COLUMN c;\n" for i in range(400)))
     draft = draft_plan(planning_only_config(tmp_path), None, "many.sql", catalog=OfflineCatalog(None))
-    blocks = plan_blocks(PlanView.of_draft(draft, config.policy))
+    blocks = plan_blocks(PlanView.of_draft(draft, config.rules))
     validate_message(text="plan", blocks=blocks)
     assert "…and 388 more" in str(blocks)
     for view in (changes_modal(3), approve_as_modal(3, [])):
