@@ -11,12 +11,14 @@ command imports what it uses (planning; the store, Slack, the services) inside i
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from bot.errors import UserError
 from bot.markup import plain
@@ -54,19 +56,54 @@ def _slack_errors() -> tuple[type[Exception], ...]:
 
 
 def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.drafting import draft_plan, no_cycle_collection
+    """Each file planned in turn, in one process (a pipeline's files need not each start Python); a file
+    that cannot be planned is said on stderr and the others still are; among several files, a rollback
+    script (which a glob of the directory holds) is left to its migration's plan."""
+    from bot.memory import no_cycle_collection
 
-    # the cycle collector off from drafting to the draft's end: on in between, or after, its first pass
-    # would walk every object of the draft (a second each of a 10 MB file's plan)
-    with _planning(args, settings) as (config, source, catalog), no_cycle_collection():
-        draft = draft_plan(config, args.env, _file_arg(args.file), catalog=catalog, checkout=source)
-        _write_plan(draft, config.rules, args.format)
-        reached = args.fail_on and draft.reaches(Level(args.fail_on))
-        del draft
-    if reached:
-        print(f"migrate-bot: plan reaches --fail-on {args.fail_on}", file=sys.stderr)
-        return EXIT_FAIL_ON
-    return 0
+    failed, reached, printed = False, False, 0
+    # the cycle collector off for the whole command: on in between, or after, its first pass would walk
+    # every module it loads and every object of the draft (a second each of a 10 MB file's plan)
+    with no_cycle_collection(), _planning(args, settings) as (config, source, catalog):
+        from bot.sql.rollback import ROLLBACK_SUFFIX
+
+        for file_arg in args.files:
+            if len(args.files) > 1 and file_arg.endswith(
+                ROLLBACK_SUFFIX
+            ):  # a glob's: planned with its migration
+                print(
+                    f"migrate-bot: {file_arg}: a rollback script, planned with its migration", file=sys.stderr
+                )
+                continue
+            try:
+                reached |= _plan_file(args, config, _file_arg(file_arg), source, catalog, first=not printed)
+                printed += 1
+            except UserError as err:
+                if len(args.files) == 1:
+                    raise
+                print(f"migrate-bot: {err}", file=sys.stderr)
+                failed = True
+    return EXIT_USAGE if failed else EXIT_FAIL_ON if reached else 0
+
+
+def _plan_file(
+    args: argparse.Namespace,
+    config: PlanningConfig,
+    file_arg: str,
+    source: Checkout | None,
+    catalog: Catalog,
+    *,
+    first: bool,
+) -> bool:
+    """Plan one file and write it; whether it reaches ``--fail-on`` (and then say so on stderr)."""
+    from bot.drafting import draft_plan
+
+    draft = draft_plan(config, args.env, file_arg, catalog=catalog, checkout=source)
+    _write_plan(draft, config.rules, args.format, first=first)
+    if not (args.fail_on and draft.reaches(Level(args.fail_on))):
+        return False
+    print(f"migrate-bot: {draft.migration.name} reaches --fail-on {args.fail_on}", file=sys.stderr)
+    return True
 
 
 @contextmanager
@@ -82,7 +119,8 @@ def _planning(
 
         if args.ref:
             raise UserError("--ref reads migrations from git, which an environment of a config file names")
-        yield PlanningOnly.defaults(Path(args.file).resolve().parent), None, OfflineCatalog(None)
+        directory = os.path.commonpath([Path(file).resolve().parent for file in args.files])
+        yield PlanningOnly.defaults(Path(directory)), None, OfflineCatalog(None)
         return
     from bot.config import load_bot_config
     from bot.drafting import environment
@@ -95,15 +133,20 @@ def _planning(
         yield config, source, catalog
 
 
-def _write_plan(draft: PlanDraft, rules: PlanningRules, form: str) -> None:
-    from bot.report import PlanView, json_pieces, render_markdown, render_text
+def _write_plan(draft: PlanDraft, rules: PlanningRules, form: str, *, first: bool = True) -> None:
+    """One plan on stdout: JSON on one line (several files make JSON Lines), else text or Markdown, after
+    a blank line when it is not the first."""
+    pieces: Iterable[str]
+    if form == "json":  # what pipelines read: the renderers for people are not loaded
+        from bot.plan_json import json_pieces
 
-    renderers: dict[str, Callable[[], Iterable[str]]] = {
-        "text": lambda: [render_text(PlanView.of_draft(draft, rules))],
-        "markdown": lambda: [render_markdown(PlanView.of_draft(draft, rules))],
-        "json": lambda: json_pieces(draft),  # a 10 MB file's plan is 200 MB of JSON: never held whole
-    }
-    for piece in redact_stream(renderers[form]()):  # CI logs are read by many: no passwords
+        pieces = json_pieces(draft)  # a 10 MB file's plan is 200 MB of JSON: never held whole
+    else:
+        from bot.report import PlanView, render_markdown, render_text
+
+        render = render_text if form == "text" else render_markdown
+        pieces = [("" if first else "\n") + render(PlanView.of_draft(draft, rules))]
+    for piece in redact_stream(pieces):  # CI logs are read by many: no passwords
         sys.stdout.write(piece)
 
 
@@ -504,27 +547,50 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
-    config_help = "config YAML (default: $MIGRATE_BOT_CONFIG)"
-    parser = argparse.ArgumentParser(
-        prog="migrate-bot",
-        description="Plan, approve, run and roll back PostgreSQL migrations (the services Slack drives).",
-    )
-    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
-    parser.add_argument("--config", type=Path, help=config_help)
-    parser.set_defaults(opens_store=False)
-    # --config is also taken after the command; SUPPRESS leaves one given before it alone
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=config_help)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+class _Commands(argparse._SubParsersAction):
+    """The commands, each one's parser built only when it is the command given: a CI pipeline runs ``plan``
+    once per file, and building all of them took a twentieth of planning a small file. Help lists them all.
+    """
 
-    plan = sub.add_parser("plan", parents=[common], help="analyse a migration and print its plan")
-    plan.add_argument("file", help="migration file (relative to the environment's migrations directory)")
-    plan.add_argument("--env", help="environment (default: the config's default_environment)")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # every command, built or not: what argparse checks a name against
+        self.choices: dict[str, None] = {}
+        self._unbuilt: dict[str, tuple[Callable[[argparse.ArgumentParser], None], dict[str, Any]]] = {}
+
+    def command(
+        self, name: str, help: str, define: Callable[[argparse.ArgumentParser], None], **kwargs: Any
+    ) -> None:
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), help))
+        self.choices[name] = None
+        self._unbuilt[name] = (define, kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if values[0] in self._unbuilt:
+            define, kwargs = self._unbuilt.pop(values[0])
+            define(self.add_parser(values[0], **kwargs))
+        super().__call__(parser, namespace, values, option_string)
+
+
+CONFIG_HELP = "config YAML (default: $MIGRATE_BOT_CONFIG)"
+PLAN_ID_HELP = "plan id"
+FILE_HELP = "migration file (relative to the environment's migrations directory)"
+ENV_HELP = "environment (default: the config's default_environment)"
+REF_HELP = "with migrations from git: the branch, tag or commit to read it at (default: the config's)"
+
+
+def _plan_args(plan: argparse.ArgumentParser) -> None:
     plan.add_argument(
-        "--ref",
-        help="with migrations from git: the branch, tag or commit to read it at (default: the config's)",
+        "files", nargs="+", metavar="file", help=f"{FILE_HELP}; several are planned one after another"
     )
+    plan.add_argument("--env", help=ENV_HELP)
+    plan.add_argument("--ref", help=REF_HELP)
     plan.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     plan.add_argument(
         "--fail-on",
@@ -533,38 +599,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(func=_cmd_plan)
 
-    check = sub.add_parser(
-        "check-config", parents=[common], help="validate the config file and print every problem"
-    )
+
+def _check_config_args(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--slack", action="store_true", help="also check the Slack settings and token, and read user groups"
     )
     check.set_defaults(func=_cmd_check_config)
 
-    db = sub.add_parser("db", parents=[common], help="the bot's own database")
+
+def _db_args(db: argparse.ArgumentParser) -> None:
+    common = _common()
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", parents=[common], help="apply the bot's schema migrations").set_defaults(
         func=_cmd_db_upgrade, opens_store=True
     )
 
-    approve = sub.add_parser(
-        "approve",
-        parents=[common],
-        help="break-glass: record one sign-off without Slack, with the operator's name and reason",
-    )
+
+def _approve_args(approve: argparse.ArgumentParser) -> None:
     approve.add_argument("plan", help="plan id, e.g. 12 or #12")
     approve.add_argument("--role", required=True, help="the role or review signed, e.g. technical_lead")
     approve.add_argument("--operator", required=True, help="who is signing (name or Slack user id)")
     approve.add_argument("--reason", required=True, help="why Slack's approval flow was bypassed")
     approve.set_defaults(func=_cmd_approve, opens_store=True)
 
-    status = sub.add_parser("status", parents=[common], help="a plan's state, sign-offs and what is missing")
-    status.add_argument("plan", help="plan id")
+
+def _status_args(status: argparse.ArgumentParser) -> None:
+    status.add_argument("plan", help=PLAN_ID_HELP)
     status.add_argument("--format", choices=["text", "json"], default="text")
     status.set_defaults(func=_cmd_status, opens_store=True)
 
-    run = sub.add_parser("run", parents=[common], help="run an approved plan's next step, a step, or all")
-    run.add_argument("plan", help="plan id")
+
+def _run_args(run: argparse.ArgumentParser) -> None:
+    run.add_argument("plan", help=PLAN_ID_HELP)
     which = run.add_mutually_exclusive_group()
     which.add_argument("--step", help="one step by name, e.g. backup or apply (default: the next)")
     which.add_argument("--all", action="store_true", help="every remaining step")
@@ -572,90 +638,88 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--override", metavar="REASON", help="run outside the maintenance windows, and why")
     run.set_defaults(func=_cmd_run, opens_store=True)
 
-    rehearse = sub.add_parser(
-        "rehearse",
-        parents=[common],
-        help="apply, roll back and apply again a migration on a scratch copy of its target",
-    )
-    rehearse.add_argument("file", help="migration file (relative to the environment's migrations directory)")
-    rehearse.add_argument("--env", help="environment (default: the config's default_environment)")
-    rehearse.add_argument(
-        "--ref",
-        help="with migrations from git: the branch, tag or commit to read it at (default: the config's)",
-    )
+
+def _rehearse_args(rehearse: argparse.ArgumentParser) -> None:
+    rehearse.add_argument("file", help=FILE_HELP)
+    rehearse.add_argument("--env", help=ENV_HELP)
+    rehearse.add_argument("--ref", help=REF_HELP)
     rehearse.add_argument("--rows", type=int, help="synthetic rows for each table the migration touches")
     rehearse.add_argument("--operator", required=True, help="who rehearses it (name or Slack user id)")
     rehearse.set_defaults(func=_cmd_rehearse, opens_store=True)
 
-    freeze = sub.add_parser("freeze", parents=[common], help="freeze an environment: nothing runs there")
+
+def _freeze_args(freeze: argparse.ArgumentParser) -> None:
     freeze.add_argument("environment")
     freeze.add_argument("--reason", help="why (required to freeze)")
     freeze.add_argument("--lift", action="store_true", help="unfreeze instead")
     freeze.add_argument("--operator", required=True, help="who freezes it")
     freeze.set_defaults(func=_cmd_freeze, opens_store=True)
 
-    schedule = sub.add_parser("schedule", parents=[common], help="run a plan's remaining steps at a time")
-    schedule.add_argument("plan", help="plan id")
+
+def _schedule_args(schedule: argparse.ArgumentParser) -> None:
+    schedule.add_argument("plan", help=PLAN_ID_HELP)
     schedule.add_argument("--at", help="2026-11-28T02:00 (UTC unless it says), or next-window")
     schedule.add_argument("--cancel", action="store_true", help="cancel the scheduled run")
     schedule.add_argument("--operator", required=True, help="who schedules it")
     schedule.set_defaults(func=_cmd_schedule, opens_store=True)
 
-    abort = sub.add_parser("abort", parents=[common], help="stop a running plan after its current step")
-    abort.add_argument("plan", help="plan id")
+
+def _abort_args(abort: argparse.ArgumentParser) -> None:
+    abort.add_argument("plan", help=PLAN_ID_HELP)
     abort.add_argument("--operator", required=True, help="who stops it")
     abort.set_defaults(func=_cmd_abort, opens_store=True)
 
-    rollback = sub.add_parser("rollback", parents=[common], help="undo what a run applied")
-    rollback.add_argument("plan", help="plan id")
+
+def _rollback_args(rollback: argparse.ArgumentParser) -> None:
+    rollback.add_argument("plan", help=PLAN_ID_HELP)
     rollback.add_argument("--operator", required=True, help="who rolls it back")
     rollback.add_argument("--reason", required=True, help="why")
     rollback.set_defaults(func=_cmd_rollback, opens_store=True)
 
-    restore = sub.add_parser(
-        "restore", parents=[common], help="restore the run's backup after a failed rollback"
-    )
-    restore.add_argument("plan", help="plan id")
+
+def _restore_args(restore: argparse.ArgumentParser) -> None:
+    restore.add_argument("plan", help=PLAN_ID_HELP)
     restore.add_argument("--operator", required=True, help="who restores it")
     restore.add_argument("--yes", action="store_true", help="confirm what the restore overwrites")
     restore.set_defaults(func=_cmd_restore, opens_store=True)
 
-    repost = sub.add_parser(
-        "repost", parents=[common], help="send again what Slack refused for a plan (after inviting the bot)"
-    )
-    repost.add_argument("plan", help="plan id")
+
+def _repost_args(repost: argparse.ArgumentParser) -> None:
+    repost.add_argument("plan", help=PLAN_ID_HELP)
     repost.set_defaults(func=_cmd_repost, opens_store=True)
 
-    listing = sub.add_parser("list", parents=[common], help="open plans (awaiting approval or approved)")
+
+def _list_args(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("--channel", help="only plans posted in this Slack channel id")
     listing.set_defaults(func=_cmd_list, opens_store=True)
 
-    incident = sub.add_parser(
-        "incident", parents=[common], help="open an incident on a plan that ran (paged as its severity says)"
-    )
-    incident.add_argument("plan", help="plan id")
+
+def _incident_args(incident: argparse.ArgumentParser) -> None:
+    incident.add_argument("plan", help=PLAN_ID_HELP)
     incident.add_argument("--severity", required=True, type=str.upper, choices=["P0", "P1", "P2", "P3"])
     incident.add_argument("--reason", required=True, help="what is wrong")
     incident.add_argument("--operator", required=True, help="who opens it")
     incident.set_defaults(func=_cmd_incident, opens_store=True)
-    for answer, says in (("acknowledge", "someone is on it: the chain stops"), ("resolve", "close it")):
-        answering = sub.add_parser(answer, parents=[common], help=f"an incident: {says}")
-        answering.add_argument("incident", help="incident id")
-        answering.add_argument("--operator", required=True, help="who answers")
-        if answer == "resolve":
-            answering.add_argument("--resolution", default="resolved from the CLI", help="how it ended")
-        answering.set_defaults(func=_cmd_answer, opens_store=True, answer=answer)
-    watching = sub.add_parser(
-        "watch",
-        parents=[common],
-        help="run the monitor windows here until they close (when no `serve` runs them)",
-    )
+
+
+def _acknowledge_args(answering: argparse.ArgumentParser) -> None:
+    answering.add_argument("incident", help="incident id")
+    answering.add_argument("--operator", required=True, help="who answers")
+    answering.set_defaults(func=_cmd_answer, opens_store=True, answer="acknowledge")
+
+
+def _resolve_args(answering: argparse.ArgumentParser) -> None:
+    _acknowledge_args(answering)
+    answering.add_argument("--resolution", default="resolved from the CLI", help="how it ended")
+    answering.set_defaults(answer="resolve")
+
+
+def _watch_args(watching: argparse.ArgumentParser) -> None:
     watching.add_argument("plan", nargs="?", help="plan id (default: every open window)")
     watching.set_defaults(func=_cmd_watch, opens_store=True)
 
-    timeline = sub.add_parser(
-        "timeline", parents=[common], help="export a plan's timeline: a report with its chart, JSON, CSV"
-    )
+
+def _timeline_args(timeline: argparse.ArgumentParser) -> None:
     timeline.add_argument("plan", nargs="?", help="plan id (or --all)")
     timeline.add_argument("--all", action="store_true", help="every plan with an event in --since … --until")
     timeline.add_argument("--since", help="with --all: from this date or time (UTC unless it says)")
@@ -664,17 +728,73 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--out", type=Path, default=Path("."), help="folder to write into (default: here)")
     timeline.set_defaults(func=_cmd_timeline, opens_store=True)
 
-    sub.add_parser(
-        "serve", parents=[common], help="run the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)"
-    ).set_defaults(func=_cmd_serve, opens_store=True)
-    demo = sub.add_parser(
-        "demo", parents=[common], help="plan every example migration against an embedded PostgreSQL"
-    )
+
+def _serve_args(serve: argparse.ArgumentParser) -> None:
+    serve.set_defaults(func=_cmd_serve, opens_store=True)
+
+
+def _demo_args(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--keep", action="store_true", help="leave the embedded server's data directory")
     demo.add_argument(
         "--timeline-out", type=Path, help="folder for the run's timeline export (.migrate-bot/timeline)"
     )
     demo.set_defaults(func=_cmd_demo, opens_store=True)
+
+
+COMMANDS: list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]] = [
+    ("plan", "analyse a migration and print its plan", _plan_args),
+    ("check-config", "validate the config file and print every problem", _check_config_args),
+    ("db", "the bot's own database", _db_args),
+    (
+        "approve",
+        "break-glass: record one sign-off without Slack, with the operator's name and reason",
+        _approve_args,
+    ),
+    ("status", "a plan's state, sign-offs and what is missing", _status_args),
+    ("run", "run an approved plan's next step, a step, or all", _run_args),
+    (
+        "rehearse",
+        "apply, roll back and apply again a migration on a scratch copy of its target",
+        _rehearse_args,
+    ),
+    ("freeze", "freeze an environment: nothing runs there", _freeze_args),
+    ("schedule", "run a plan's remaining steps at a time", _schedule_args),
+    ("abort", "stop a running plan after its current step", _abort_args),
+    ("rollback", "undo what a run applied", _rollback_args),
+    ("restore", "restore the run's backup after a failed rollback", _restore_args),
+    ("repost", "send again what Slack refused for a plan (after inviting the bot)", _repost_args),
+    ("list", "open plans (awaiting approval or approved)", _list_args),
+    ("incident", "open an incident on a plan that ran (paged as its severity says)", _incident_args),
+    ("acknowledge", "an incident: someone is on it: the chain stops", _acknowledge_args),
+    ("resolve", "an incident: close it", _resolve_args),
+    ("watch", "run the monitor windows here until they close (when no `serve` runs them)", _watch_args),
+    ("timeline", "export a plan's timeline: a report with its chart, JSON, CSV", _timeline_args),
+    ("serve", "run the Slack bot (HTTP, or Socket Mode with SLACK_APP_TOKEN)", _serve_args),
+    ("demo", "plan every example migration against an embedded PostgreSQL", _demo_args),
+]
+
+
+def _common() -> argparse.ArgumentParser:
+    """--config, also taken after the command; SUPPRESS leaves one given before it alone."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help=CONFIG_HELP)
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="migrate-bot",
+        description="Plan, approve, run and roll back PostgreSQL migrations (the services Slack drives).",
+    )
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
+    parser.add_argument("--config", type=Path, help=CONFIG_HELP)
+    parser.set_defaults(opens_store=False)
+    commands = cast(
+        _Commands, parser.add_subparsers(dest="command", required=True, metavar="COMMAND", action=_Commands)
+    )
+    common = _common()
+    for name, help_text, define in COMMANDS:
+        commands.command(name, help_text, define, parents=[common])
     return parser
 
 
@@ -710,5 +830,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
+def run() -> NoReturn:
+    """The ``migrate-bot`` command: ``main``, then the process ends."""
+    code = main()
+    # Python collects cycles once more at exit, walking every object the command loaded (a tenth of
+    # planning a small file) to free memory the OS takes back anyway: frozen, they are left to the OS
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

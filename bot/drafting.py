@@ -9,15 +9,14 @@ of them.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.errors import NotFound, UserError
+from bot.memory import no_cycle_collection
 from bot.rules import ApprovalRequirement, PlanningRules
 from bot.sql.analyze import analyze, analyze_parsed
 from bot.sql.catalog import Catalog
@@ -67,6 +66,8 @@ def sha256(text: str) -> str:
 
 @dataclass(frozen=True)
 class MigrationFile:
+    """A migration's exact bytes, as read for a plan."""
+
     name: str  # path relative to the environment's migrations directory
     path: Path
     sql: str
@@ -181,21 +182,6 @@ def _also_to(builder: RollbackBuilder | None, parsed: Iterator[ParsedStatement])
         if builder is not None:
             builder.add(item)
         yield item
-
-
-@contextmanager
-def no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector off while a plan is drafted or rendered: the pass allocates a few objects
-    per statement that live until the plan is rendered, and the collector would walk all of them again and
-    again (half the time a 10 MB file takes); the pass makes few cycles, collected once it is back on. Left
-    off if it was off."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 def draft_plan(

@@ -50,6 +50,8 @@ def _positive(owner: object, *names: str) -> None:
 
 @dataclass(frozen=True)
 class LevelInfo:
+    """What the guide expects at a complexity level: its risk, downtime and testing."""
+
     __pydantic_config__ = _STRICT_KEYS
 
     risk: str

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import report
+from bot import plan_json
 from bot.cli import EXIT_FAIL_ON, EXIT_USAGE, main
 from tests.conftest import EXAMPLES, REPO
 from tests.slack.fake_api import FakeSlack
@@ -98,7 +98,7 @@ def test_plan_json_written_in_small_pieces_is_the_same_text(
     command = ["plan", str(MIGRATIONS / "061_drop_legacy_field.sql"), "--format", "json"]
     assert main(command) == 0
     whole = capsys.readouterr().out
-    monkeypatch.setattr(report, "PIECE_CHARS", 40)
+    monkeypatch.setattr(plan_json, "PIECE_CHARS", 40)
     assert main(command) == 0
     assert capsys.readouterr().out == whole == json.dumps(json.loads(whole), ensure_ascii=False) + "\n"
     assert len(json.loads(whole)["rollback"]["sql"]) > 40
@@ -112,6 +112,37 @@ def test_fail_on_stops_a_pipeline(level: str, code: int, capsys: pytest.CaptureF
 
 def test_fail_on_passes_a_safe_migration(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(MIGRATIONS / "058_messages_user_fk.sql"), "--fail-on", "medium"]) == 0
+
+
+def test_several_files_are_planned_in_one_run_as_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """A pipeline plans its files in one process; each plan is one line of JSON, in the order given."""
+    names = [
+        "054_add_message_bookmarks.sql",
+        "061_drop_legacy_field.sql",
+        "066_index_without_concurrently.sql",
+    ]
+    rollback = MIGRATIONS / "054_add_message_bookmarks.rollback.sql"  # a glob of the directory has it
+    assert main(["plan", str(rollback), *(str(MIGRATIONS / n) for n in names), "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["file"] for line in captured.out.splitlines()] == names
+    assert json.loads(captured.out.splitlines()[0])["rollback"]["source"] == "file"
+    assert "a rollback script, planned with its migration" in captured.err
+    assert main(["plan", *(str(MIGRATIONS / n) for n in names[:2])]) == 0
+    text = capsys.readouterr().out
+    assert text.index(f"Plan: {names[0]}") < text.index(f"\n\nPlan: {names[1]}")
+
+
+def test_of_several_files_a_bad_one_is_said_and_the_others_still_planned(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good, risky = str(MIGRATIONS / "058_messages_user_fk.sql"), str(MIGRATIONS / "061_drop_legacy_field.sql")
+    assert main(["plan", str(MIGRATIONS / "nowhere.sql"), good, "--format", "json"]) == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert "no migration" in captured.err and "nowhere.sql" in captured.err
+    assert [json.loads(line)["file"] for line in captured.out.splitlines()] == ["058_messages_user_fk.sql"]
+    assert main(["plan", good, risky, "--fail-on", "high"]) == EXIT_FAIL_ON
+    err = capsys.readouterr().err
+    assert "061_drop_legacy_field.sql reaches --fail-on high" in err and "058" not in err
 
 
 @pytest.mark.parametrize(

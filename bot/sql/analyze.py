@@ -49,6 +49,8 @@ def analyze(
 
 @dataclass
 class _Findings:
+    """Hazards and complexity reasons gathered over a file."""
+
     hazards: list[Hazard] = field(default_factory=list)
     # one per statement and distinct text, in order
     reasons: dict[tuple[int | None, str], ComplexityReason] = field(default_factory=dict)

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ColumnInfo:
+    """A column as the live catalog has it: what a rollback needs to recreate it."""
+
     data_type: str
     not_null: bool
     default: str | None  # SQL expression as pg_get_expr prints it, None when there is no default

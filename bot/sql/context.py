@@ -38,6 +38,8 @@ class Transaction:
 
 @dataclass
 class FileContext:
+    """The analysis's state as it walks a file, statement by statement."""
+
     catalog: Catalog
     policy: ComplexityPolicy
     runner_settings: dict[str, str] = field(default_factory=dict)  # what the bot's runner sets itself

@@ -247,6 +247,8 @@ class TargetFacts:
 
 @dataclass(frozen=True)
 class Analysis:
+    """What a migration file does, statement by statement, and how risky it is as a whole."""
+
     statements: list[Statement]
     operations: list[Operation]
     hazards: list[Hazard]
@@ -275,7 +277,7 @@ class Analysis:
 
     def to_dict(self, *, lazy: bool = False) -> dict[str, Any]:
         """JSON-ready. ``lazy`` gives the lists that grow with the file as iterators, for a writer that
-        streams them (``bot.report.json_pieces``): a 10 MB file's analysis is 150 MB of JSON."""
+        streams them (``bot.plan_json.json_pieces``): a 10 MB file's analysis is 150 MB of JSON."""
         many: Callable[[Iterator[dict[str, Any]]], Any] = iter if lazy else list
         return {
             "statements": many(map(flat_dict, self.statements)),

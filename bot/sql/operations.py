@@ -36,7 +36,6 @@ from bot.sql.nodes import (
     type_name,
     walk,
 )
-from bot.sql.plpgsql import block_contents
 
 L = LockLevel
 K = Kind
@@ -688,6 +687,8 @@ class OperationMapper:
     def _do(self, n: ast.DoStmt) -> Operation:
         language = next((str(a.arg.sval) for a in n.args or () if a.defname == "language"), "plpgsql")
         body = next((str(a.arg.sval) for a in n.args or () if a.defname == "as"), "")
+        from bot.sql.plpgsql import block_contents  # only for DO blocks: few files have one
+
         contents = block_contents(self.statement, body) if language.lower() == "plpgsql" else None
         return self.op(
             K.DO,

@@ -23,6 +23,8 @@ ASSIGNMENTS = {3, 4, 5}  # pglast's RAW_PARSE_PLPGSQL_ASSIGN1..3: ``target := ex
 
 @dataclass
 class BlockContents:
+    """What a PL/pgSQL body holds: its plain SQL statements, and where it builds SQL at run time."""
+
     statements: list[tuple[int, str]] = field(default_factory=list)  # (line in the file, SQL)
     dynamic: list[int] = field(default_factory=list)  # lines of dynamic SQL
 

@@ -6,20 +6,25 @@ on the November minor release); a major past its date is no longer supported.
 
 from __future__ import annotations
 
-from datetime import date
+import time
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from datetime import date
+
+# ISO dates, compared as text: every offline plan asks, and loading datetime would be most of the cost
 END_OF_LIFE = {
-    13: date(2025, 11, 13),
-    14: date(2026, 11, 12),
-    15: date(2027, 11, 11),
-    16: date(2028, 11, 9),
-    17: date(2029, 11, 8),
-    18: date(2030, 11, 14),
+    13: "2025-11-13",
+    14: "2026-11-12",
+    15: "2027-11-11",
+    16: "2028-11-09",
+    17: "2029-11-08",
+    18: "2030-11-14",
 }
 
 
 def oldest_supported(today: date | None = None) -> int:
     """``server_version_num`` of the oldest major still supported on ``today`` (the newest, past them all)."""
-    today = today or date.today()
-    supported = [major for major, end in END_OF_LIFE.items() if end > today]
+    day = today.isoformat() if today else time.strftime("%Y-%m-%d")
+    supported = [major for major, end in END_OF_LIFE.items() if end > day]
     return min(supported, default=max(END_OF_LIFE)) * 10000
