@@ -1,10 +1,10 @@
 """What planning a migration needs of the configuration, as plain frozen values.
 
-``migrate-bot plan`` runs once per file in a CI pipeline, where starting up is most of its time: nothing
-here loads pydantic or a YAML parser. ``bot.policy`` validates these same types as part of the whole policy
-(pydantic reads standard dataclasses) and ``BotConfig.rules`` hands them over; without a config file,
-``PlanningOnly.defaults`` builds them from the shipped defaults, which the tests check against the
-validated ones.
+``migrate-bot plan`` runs in CI pipelines, often once per file, where starting up is most of its time:
+nothing here loads pydantic or a YAML parser. ``bot.policy`` validates these same types as part of the
+whole policy (pydantic reads standard dataclasses) and ``BotConfig.rules`` hands them over; without a
+config file, ``PlanningOnly.defaults`` builds them from the shipped defaults, which the tests check
+against the validated ones.
 """
 
 from __future__ import annotations
@@ -41,13 +41,6 @@ def display_name(name: str) -> str:
     return " ".join(w.upper() if w in {"qa", "cto"} else w.capitalize() for w in name.split("_"))
 
 
-def _positive(owner: object, *names: str) -> None:
-    """pydantic turns this ValueError into a problem under the owner's key."""
-    for name in names:
-        if getattr(owner, name) <= 0:
-            raise ValueError(f"{name} must be greater than 0")
-
-
 @dataclass(frozen=True)
 class LevelInfo:
     """What the guide expects at a complexity level: its risk, downtime and testing."""
@@ -71,7 +64,13 @@ class ComplexityPolicy:
     levels: dict[Level, LevelInfo]
 
     def __post_init__(self) -> None:
-        _positive(self, "large_table_rows", "restructuring_tables")
+        """pydantic says this ValueError under ``complexity``."""
+        for name, value in (
+            ("large_table_rows", self.large_table_rows),
+            ("restructuring_tables", self.restructuring_tables),
+        ):
+            if value <= 0:
+                raise ValueError(f"{name} must be greater than 0")
 
     def level_of(self, rule: str) -> Level:
         return self.rules[rule]
