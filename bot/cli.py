@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import sys
@@ -142,10 +143,12 @@ def _write_plan(draft: PlanDraft, rules: PlanningRules, form: str, *, first: boo
 
         pieces = json_pieces(draft)  # a 10 MB file's plan is 200 MB of JSON: never held whole
     else:
-        from bot.report import PlanView, render_markdown, render_text
+        from bot.report import PlanView, markdown_pieces, text_pieces
 
-        render = render_text if form == "text" else render_markdown
-        pieces = [("" if first else "\n") + render(PlanView.of_draft(draft, rules))]
+        view = PlanView.of_draft(draft, rules)
+        pieces = itertools.chain(
+            () if first else ("\n",), text_pieces(view) if form == "text" else markdown_pieces(view)
+        )
     for piece in redact_stream(pieces):  # CI logs are read by many: no passwords
         sys.stdout.write(piece)
 

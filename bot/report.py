@@ -5,15 +5,17 @@ The line formatters here are shared with the Slack renderer so both say exactly 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.drafting import MigrationFile, PlanDraft
+from bot.plan_json import PIECE_CHARS
 from bot.rules import PEER_ROLE, ApprovalRequirement, PlanningRules, display_name
 from bot.sql.model import Level
 from bot.states import OPEN_STATES, PlanState
-from bot.summary import Listing, PlanSummary
+from bot.summary import HazardLine, Listing, MappedLines, PlanSummary
 
 if TYPE_CHECKING:
     from bot.approvals import ApprovalStatus
@@ -138,20 +140,22 @@ def requirement_lines(req: ApprovalRequirement) -> list[str]:
     return lines
 
 
-def shown(listing: Listing[str]) -> list[str]:
+def shown(listing: Listing[str]) -> Iterable[str]:
     """A listing's lines, and what a stored plan left out of them."""
     more = [f"…and {listing.more} more (all of them: `migrate-bot plan`)"] if listing.more else []
-    return [*listing.lines, *more]
+    return itertools.chain(listing.lines, more)
 
 
-def _sections(view: PlanView) -> list[tuple[str, list[str]]]:
+def _hazard_text(hazard: HazardLine) -> str:
+    return hazard.text + (f"\n    → {hazard.alternative}" if hazard.alternative else "")
+
+
+def _sections(view: PlanView) -> list[tuple[str, Iterable[str]]]:
+    """Each section's name and lines; a printed plan's long lists are made as they are written."""
     s, meta, rules = view.summary, view.meta, view.rules
     tables = ", ".join(s.tables.lines) + (f" and {s.tables.more} more" if s.tables.more else "")
-    hazards = Listing(
-        tuple(h.text + (f"\n    → {h.alternative}" if h.alternative else "") for h in s.hazards.lines),
-        s.hazards.total,
-    )
-    sections: list[tuple[str, list[str]]] = [
+    hazards = Listing(MappedLines(s.hazards.lines, _hazard_text), s.hazards.total)
+    sections: list[tuple[str, Iterable[str]]] = [
         (
             "Summary",
             [
@@ -162,7 +166,7 @@ def _sections(view: PlanView) -> list[tuple[str, list[str]]]:
                 f"SHA-256: {view.migration.sha256}",
             ],
         ),
-        ("Hazards", shown(hazards) or ["None found"]),
+        ("Hazards", shown(hazards) if hazards.total else ["None found"]),
         ("Why this complexity", shown(s.reasons)),
         ("Statements", shown(s.operations)),
         ("Rollback", shown(s.rollback)),
@@ -178,32 +182,60 @@ def _sections(view: PlanView) -> list[tuple[str, list[str]]]:
 
 
 def render_text(view: PlanView, *, with_sql: bool = True) -> str:
-    meta = view.meta
-    out = [title(view), "=" * len(title(view))]
-    if meta:
-        out.append(f"State: {meta.state_label} · author {meta.author}")
+    return "".join(text_pieces(view, with_sql=with_sql))
+
+
+def text_pieces(view: PlanView, *, with_sql: bool = True) -> Iterator[str]:
+    """The plan as text in pieces of about a megabyte: a 10 MB file's plan is 100 MB of text, which the CLI
+    writes (and redacts) piece by piece instead of holding it whole."""
+    return _in_pieces(_text_lines(view, with_sql))
+
+
+def _text_lines(view: PlanView, with_sql: bool) -> Iterator[str]:
+    yield title(view)
+    yield "=" * len(title(view))
+    if view.meta:
+        yield f"State: {view.meta.state_label} · author {view.meta.author}"
     for name, lines in _sections(view):
-        out += ["", f"{name}:"] + [f"  {line}" for line in lines]
+        yield from ("", f"{name}:")
+        yield from (f"  {line}" for line in lines)
     if with_sql:
-        out += [
-            "",
-            "Migration SQL:",
-            view.migration.sql.rstrip(),
-            "",
-            "Rollback SQL:",
-            view.rollback_sql.rstrip(),
-        ]
-    return "\n".join(out) + "\n"
+        yield from ("", "Migration SQL:", view.migration.sql.rstrip(), "", "Rollback SQL:")
+        yield view.rollback_sql.rstrip()
 
 
 def render_markdown(view: PlanView) -> str:
-    meta = view.meta
-    out = [f"## {title(view)}"]
-    if meta:
-        out.append(f"State: **{meta.state_label}** · author {meta.author}")
+    return "".join(markdown_pieces(view))
+
+
+def markdown_pieces(view: PlanView) -> Iterator[str]:
+    """The plan as Markdown, in pieces as ``text_pieces``."""
+    return _in_pieces(_markdown_lines(view))
+
+
+def _markdown_lines(view: PlanView) -> Iterator[str]:
+    yield f"## {title(view)}"
+    if view.meta:
+        yield f"State: **{view.meta.state_label}** · author {view.meta.author}"
     for name, lines in _sections(view):
-        out += ["", f"### {name}", ""]
-        out += [f"- {line}" for line in lines]
-    out += ["", "### Migration SQL", "", "```sql", view.migration.sql.rstrip(), "```"]
-    out += ["", "### Rollback SQL", "", "```sql", view.rollback_sql.rstrip(), "```"]
-    return "\n".join(out) + "\n"
+        yield from ("", f"### {name}", "")
+        yield from (f"- {line}" for line in lines)
+    yield from ("", "### Migration SQL", "", "```sql", view.migration.sql.rstrip(), "```")
+    yield from ("", "### Rollback SQL", "", "```sql", view.rollback_sql.rstrip(), "```")
+
+
+def _in_pieces(lines: Iterable[str]) -> Iterator[str]:
+    """Lines, each ended by a newline, gathered into pieces of about ``PIECE_CHARS``; a longer line (a
+    file's SQL: 24 MB for a 10 MB file's generated rollback) cut into pieces of that size."""
+    parts: list[str] = []
+    size = 0
+    for line in lines:
+        for start in range(0, len(line), PIECE_CHARS):
+            parts.append(line[start : start + PIECE_CHARS])
+            size += min(len(line) - start, PIECE_CHARS)
+            if size >= PIECE_CHARS:
+                yield "".join(parts)
+                parts, size = [], 0
+        parts.append("\n")
+        size += 1
+    yield "".join(parts)

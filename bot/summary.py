@@ -8,10 +8,10 @@ same as the whole analysis would give.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from bot.sql.model import Analysis, Hazard, Level, LockLevel, Operation, Rollback, TargetFacts
 
@@ -19,6 +19,7 @@ from bot.sql.model import Analysis, Hazard, Level, LockLevel, Operation, Rollbac
 SHOWN = 50
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 class HazardLine(NamedTuple):
@@ -28,11 +29,37 @@ class HazardLine(NamedTuple):
     alternative: str
 
 
+class MappedLines(Sequence[T]):
+    """``line`` of each item of a list, made as it is read: a plan printed whole shows each of a 10 MB
+    file's lines once, and making them all first doubled the memory printing it took."""
+
+    __slots__ = ("_line", "_source")
+
+    def __init__(self, source: Sequence[S], line: Callable[[S], T]) -> None:
+        self._source: Sequence[Any] = source
+        self._line: Callable[[Any], T] = line
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            return list(map(self._line, self._source[index]))
+        return self._line(self._source[index])
+
+    def __iter__(self) -> Iterator[T]:
+        return map(self._line, self._source)
+
+
 @dataclass(frozen=True)
 class Listing(Generic[T]):
     """The first lines of a list and how many it has in all."""
 
-    lines: tuple[T, ...]
+    lines: Sequence[T]
     total: int
 
     @property
@@ -42,6 +69,13 @@ class Listing(Generic[T]):
     @classmethod
     def of(cls, lines: Iterable[T], total: int, limit: int | None) -> Listing[T]:
         return cls(tuple(islice(lines, limit)), total)
+
+    @classmethod
+    def mapped(cls, source: Sequence[S], line: Callable[[S], T], limit: int | None) -> Listing[T]:
+        """``line`` of each item of ``source``: the first ``limit`` made now (what a stored plan keeps), or,
+        with no limit (a plan printed once), all of them as they are read."""
+        lines = MappedLines(source, line) if limit is None else tuple(map(line, source[:limit]))
+        return cls(lines, len(source))
 
     def to_dict(self) -> dict[str, Any]:
         return {"lines": list(self.lines), "total": self.total}
@@ -73,7 +107,6 @@ class PlanSummary:
     ) -> PlanSummary:
         """``limit`` lines of each list; None keeps them all (a plan printed once, never stored)."""
         a, estimates = analysis, analysis.target.row_estimates
-        tables = a.tables
         irreversible = rollback.irreversible
         ra = rollback_analysis
         rollback_hazards = [hazard_line(h, ra) for h in ra.hazards] if ra else []
@@ -83,18 +116,14 @@ class PlanSummary:
             statements=len(a.statements),
             blocks_writes=blocks_writes(a),
             target=target_line(a.target),
-            tables=Listing.of(
-                (f"{t} (~{estimates[t]:,} rows)" if t in estimates else t for t in tables), len(tables), limit
+            tables=Listing.mapped(
+                a.tables, lambda t: f"{t} (~{estimates[t]:,} rows)" if t in estimates else t, limit
             ),
-            hazards=Listing.of(
-                (HazardLine(hazard_line(h, a), h.safe_alternative) for h in a.hazards), len(a.hazards), limit
+            hazards=Listing.mapped(
+                a.hazards, lambda h: HazardLine(hazard_line(h, a), h.safe_alternative), limit
             ),
-            reasons=Listing.of(
-                (f"{r.level.label}: {r.reason}" for r in a.complexity_reasons),
-                len(a.complexity_reasons),
-                limit,
-            ),
-            operations=Listing.of((operation_line(op, a) for op in a.operations), len(a.operations), limit),
+            reasons=Listing.mapped(a.complexity_reasons, lambda r: f"{r.level.label}: {r.reason}", limit),
+            operations=Listing.mapped(a.operations, lambda op: operation_line(op, a), limit),
             rollback=Listing.of(
                 [rollback_line(rollback)] + [f"MANUAL: {s.irreversible_reason}" for s in irreversible],
                 1 + len(irreversible),

@@ -13,12 +13,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot import plan_json
+from bot import plan_json, report
 from bot.cli import EXIT_FAIL_ON, EXIT_USAGE, main
+from bot.drafting import PlanDraft, draft_plan
+from bot.rules import PlanningOnly
+from bot.sql.catalog import OfflineCatalog
 from tests.conftest import EXAMPLES, REPO
 from tests.slack.fake_api import FakeSlack
 
 MIGRATIONS = EXAMPLES / "migrations"
+RULES = PlanningOnly.defaults(MIGRATIONS).rules
 ROLES = {
     "technical_lead": {"users": ["U0TL"]},
     "product_owner": {"users": ["U0PO"]},
@@ -66,6 +70,10 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
         yield fake
 
 
+def _draft(name: str) -> PlanDraft:
+    return draft_plan(PlanningOnly.defaults(MIGRATIONS), None, name, catalog=OfflineCatalog(None))
+
+
 def one_answer(capsys: pytest.CaptureFixture[str]) -> str:
     """stderr of a failed command, which must be an answer, not a traceback."""
     err = capsys.readouterr().err
@@ -102,6 +110,22 @@ def test_plan_json_written_in_small_pieces_is_the_same_text(
     assert main(command) == 0
     assert capsys.readouterr().out == whole == json.dumps(json.loads(whole), ensure_ascii=False) + "\n"
     assert len(json.loads(whole)["rollback"]["sql"]) > 40
+
+
+@pytest.mark.parametrize("form", ["text", "markdown"])
+def test_plan_text_written_in_small_pieces_is_the_same_text(
+    form: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Text is written a piece at a time too, a long line (the migration's SQL) cut: the same text."""
+    command = ["plan", str(MIGRATIONS / "057_split_full_name.sql"), "--format", form]
+    assert main(command) == 0
+    whole = capsys.readouterr().out
+    monkeypatch.setattr(report, "PIECE_CHARS", 40)
+    pieces = list(report.text_pieces(report.PlanView.of_draft(_draft("057_split_full_name.sql"), RULES)))
+    assert max(map(len, pieces)) < 2 * 40 and len(pieces) > 10  # a piece: what it had, and a cut
+    assert main(command) == 0
+    assert capsys.readouterr().out == whole
+    assert ("Migration SQL:" if form == "text" else "### Migration SQL") in whole
 
 
 @pytest.mark.parametrize(("level", "code"), [("high", EXIT_FAIL_ON), ("medium", EXIT_FAIL_ON)])
