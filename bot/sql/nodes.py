@@ -5,7 +5,7 @@ Shared by the operation mapper and the rollback generator, so that both quote an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -22,7 +22,22 @@ def given(value: T | None) -> T:
     return value
 
 
+# Entries of each cache below, as ``_quoted``'s: bounded, since a 10 MB file may hold 200,000 distinct
+# constants and a bot's worker plans file after file for days.
+CACHE_ENTRIES = 4096
 _CONSTANT_SQL: dict[tuple[object, ...], str] = {}
+
+
+def _remembered(
+    cache: dict[tuple[object, ...], str], key: tuple[object, ...], make: Callable[[], str]
+) -> str:
+    """``cache[key]``, made once; a full cache starts over."""
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= CACHE_ENTRIES:
+            cache.clear()
+        found = cache[key] = make()
+    return found
 
 
 def sql_of(node: ast.Node) -> str:
@@ -31,9 +46,7 @@ def sql_of(node: ast.Node) -> str:
     if isinstance(node, ast.A_Const) and node.val is not None:
         value = node.val
         key = (type(value), *(getattr(value, name) for name in value))  # a node iterates its fields
-        if key not in _CONSTANT_SQL:
-            _CONSTANT_SQL[key] = str(RawStream()(node))
-        return _CONSTANT_SQL[key]
+        return _remembered(_CONSTANT_SQL, key, lambda: str(RawStream()(node)))
     return str(RawStream()(node))
 
 
@@ -47,7 +60,7 @@ def quoted(names: list[str] | tuple[str | None, ...]) -> str:
     return _quoted(tuple(names))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=CACHE_ENTRIES)
 def _quoted(names: tuple[str | None, ...]) -> str:
     """Cached, since a migration names the same few tables over and over; bounded, since a 10 MB file may
     name 200,000 (held for good, they took 40 MB of its plan's memory) and a bot plans many files."""
@@ -69,9 +82,7 @@ def type_name(node: ast.TypeName) -> str:
     if any(isinstance(m, ast.Node) for m in mods):
         return sql_of(node)  # an expression modifier: rare, not worth a key
     key = (tuple(names_of(node.names)), mods, len(node.arrayBounds or ()), node.setof, node.pct_type)
-    if key not in _TYPE_SQL:
-        _TYPE_SQL[key] = sql_of(node)
-    return _TYPE_SQL[key]
+    return _remembered(_TYPE_SQL, key, lambda: sql_of(node))
 
 
 def _holds_nodes(py_type: Any) -> bool:

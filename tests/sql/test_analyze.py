@@ -8,6 +8,7 @@ import psycopg
 import pytest
 
 from bot.policy import load_policy
+from bot.sql import nodes
 from bot.sql.analyze import analyze
 from bot.sql.catalog import LiveCatalog, OfflineCatalog
 from bot.sql.model import Analysis, Kind, Level, LockLevel, SqlSyntaxError
@@ -395,3 +396,24 @@ def test_each_constant_default_is_printed_as_written() -> None:
     )
     defaults = [op.details["default"] for op in run(sql).operations]
     assert defaults == ["'1'", "1", "'1'", "1.0", "TRUE", "'it''s'", "NULL"]
+
+
+def test_printed_constants_and_types_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bot's worker plans file after file, and a 10 MB file may hold 200,000 distinct constants: what
+    the analysis remembers of them stays bounded, and what it says is the same as unbounded."""
+    sql = T + "".join(
+        f"ALTER TABLE app.t{i} ADD COLUMN c{i} varchar({i + 1});\n"
+        f"ALTER TABLE app.t{i} ALTER COLUMN c{i} SET DEFAULT 'v{i}';\n"
+        for i in range(40)
+    )
+    unbounded = run(sql)
+    nodes._CONSTANT_SQL.clear()
+    nodes._TYPE_SQL.clear()
+    monkeypatch.setattr(nodes, "CACHE_ENTRIES", 8)
+    bounded = run(sql)
+    assert 0 < len(nodes._CONSTANT_SQL) <= 8 and 0 < len(nodes._TYPE_SQL) <= 8
+    assert bounded == unbounded
+    assert [op.summary for op in bounded.operations[-2:]] == [
+        "add column app.t39.c39 varchar(40)",
+        "set default of app.t39.c39 to 'v39'",
+    ]
