@@ -509,6 +509,7 @@ class Runner(Service):
             segments=segments or {},
             earlier=done,
             now=self.clock,
+            attempt=step.attempt,
             progress=self._progress(step),
             lock_wait=self._lock_wait(plan_id),
             cancelled=cancelled or self._abort_asked(plan_id),

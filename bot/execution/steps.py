@@ -135,6 +135,7 @@ class StepContext:
     progress: Callable[[str], None]
     lock_wait: Callable[[list[Blocker]], None]
     cancelled: Callable[[], bool]
+    attempt: int = 1  # of this step, counting earlier ones that failed or were retried
     committed: tuple[int, ...] = field(default=())  # for a rollback: the statements to undo
     saved: dict[str, Any] = field(default_factory=dict)  # what an earlier attempt of this step kept
     save: Callable[[str, Any], None] = lambda key, value: None  # keep it for the next attempt
@@ -154,10 +155,11 @@ StepOutput = tuple[dict[str, Any], str]  # evidence (stored), summary (shown)
 def run_backup(ctx: StepContext) -> StepOutput:
     policy = ctx.config.policy.execution
     stamp = ctx.now().strftime("%Y%m%dT%H%M%SZ")
+    again = f"-{ctx.attempt}" if ctx.attempt > 1 else ""  # a retry within the same second: its own file
     made = backup(
         ctx.dsn,
         Path(ctx.environment.backup_dir) / ctx.environment.name,
-        f"plan{ctx.plan_id}-{stamp}",
+        f"plan{ctx.plan_id}-{stamp}{again}",
         pg_dump=ctx.tool("pg_dump"),
         jobs=ctx.environment.backup_jobs,
         timeout=policy.backup_timeout_seconds,

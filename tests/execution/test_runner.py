@@ -14,10 +14,12 @@ import psycopg
 import pytest
 from sqlalchemy import select
 
+from bot import jobs as bot_jobs
 from bot.app import Services, build_services
 from bot.config import Settings, parse_config
 from bot.demo import load_example_schema
 from bot.errors import Forbidden, InvalidState
+from bot.execution import jobs as execution_jobs
 from bot.execution import ledger
 from bot.execution.steps import StepKind, StepState
 from bot.sql.fingerprint import fingerprint_diff, schema_fingerprint
@@ -269,3 +271,19 @@ def test_a_data_migration_update_runs_in_batches_and_resumes_where_it_stopped(
             "SELECT count(*) FROM nchat.nchat_messages WHERE edited_at IS NULL"
         ).fetchone() == (0,)
     assert ledger.applied(target_dsn, file_name="083_backfill.sql") is not None
+
+
+def test_a_run_order_left_in_the_job_store_is_not_carried_out_twice(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """APScheduler removes a one-off job just after starting it; a scheduler stopped in between leaves it
+    in the store, and the next leader starts it again: the order's key makes the second start a no-op."""
+    plan_id = approved(services, "054_add_message_bookmarks.sql")
+    monkeypatch.setattr(bot_jobs, "_services", services)
+    order = services.runner.order_run(plan_id, user="ops", what="backup", operator=True)
+    args = (*order.to_args(), "run-order-test")
+    execution_jobs.execute(*args)
+    execution_jobs.execute(*args)  # the same job, started again after a restart
+    assert step_states(services, plan_id) == [("backup", StepState.DONE.value)]
+    execution_jobs.execute(*order.to_args(), "run-order-another")  # a new order runs, in the same second
+    assert step_states(services, plan_id) == [("backup", StepState.DONE.value)] * 2, errors(services, plan_id)
