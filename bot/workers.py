@@ -157,8 +157,10 @@ class Priority:
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
-# How often a pool process checks that the process that started it is still there.
-ORPHAN_CHECK_SECONDS = 1.0
+# How often a pool process checks that the process that started it is still there (a system call): the
+# leader among them delivers Slack's messages, and an orphan must not send a retry (seen at 1 s on a busy
+# machine: a message sent again by the worker of a bot that had been killed).
+ORPHAN_CHECK_SECONDS = 0.1
 # The context of the process a ProcessPool started: built once by its initializer.
 _context: Any = None
 
