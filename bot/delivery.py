@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,12 +68,15 @@ class Deliverer:
         notifier: Notifier,
         clock: Clock = system_clock,
         settings: DeliveryConfig | None = None,
+        wanted: Callable[[], bool] = lambda: True,
     ) -> None:
         self.db = db
         self.config = config
         self.notifier = notifier
         self.clock = clock
         self.settings = settings or config.delivery
+        # asked before each message: a worker whose bot was killed must send nothing more
+        self.wanted = wanted
         self._wake = threading.Event()
         self._paused_until: datetime | None = None
         self._lock = threading.Lock()  # one pass at a time, whichever thread asks
@@ -94,7 +97,7 @@ class Deliverer:
             while True:
                 settled = 0  # rows sent or failed for good: the next row of their stream is due now
                 for row in self._due_heads(plan_id):
-                    if self._paused():
+                    if self._paused() or not self.wanted():
                         return sent
                     outcome = self._attempt(row)
                     sent += outcome is Delivery.SENT

@@ -163,12 +163,20 @@ class Priority:
 ORPHAN_CHECK_SECONDS = 0.1
 # The context of the process a ProcessPool started: built once by its initializer.
 _context: Any = None
+# The process that started this one, when a ProcessPool did.
+_parent: int | None = None
+
+
+def parent_alive() -> bool:
+    """False in a pool process whose bot is gone (before the orphan watch ends it); True elsewhere."""
+    return _parent is None or os.getppid() == _parent
 
 
 def _start_process(initializer: Callable[..., Any], args: tuple[Any, ...], priority: Priority) -> None:
-    global _context
+    global _context, _parent
     priority.apply()  # first: threads started from here on inherit it
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), name="orphan-watch", daemon=True).start()
+    _parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(_parent,), name="orphan-watch", daemon=True).start()
     _context = initializer(*args)
 
 

@@ -22,7 +22,7 @@ from bot.leader import LeaderLoop
 from bot.logs import configure_logging
 from bot.monitor.loop import MonitorLoop
 from bot.outbox import TOPIC
-from bot.workers import Priority, ProcessPool, ThreadPool, WorkPool
+from bot.workers import Priority, ProcessPool, ThreadPool, WorkPool, parent_alive
 from handlers.slack_notifier import SlackNotifier, make_client, slack_group_members
 from storage.leader import Leadership
 
@@ -71,6 +71,7 @@ class Runtime:
             config=services.config,
             notifier=SlackNotifier(make_client(token, settings.slack_api_url, retries=False)),
             clock=services.clock,
+            wanted=parent_alive,
         )
         services.db.on_commit(TOPIC, self.deliverer.wake)
         self.leadership = Leadership(services.db.engine)

@@ -134,6 +134,21 @@ def test_a_plan_and_its_thread_are_delivered_in_order_once(
     assert set(states(services)) == {Delivery.SENT}
 
 
+def test_a_deliverer_no_longer_wanted_sends_nothing_more(
+    services: Services, slack: ScriptedSlack, clock: Clock
+) -> None:
+    """A worker whose bot was killed (its parent gone) stops between two messages; what it left is still
+    owed, and the next leader sends it."""
+    plan_id(services)
+    wanted = iter([True, False])
+    orphan = Deliverer(
+        db=services.db, config=services.config, notifier=slack, clock=clock, wanted=lambda: next(wanted)
+    )
+    assert orphan.deliver_due() == 1 and len(slack.sent) == 1
+    assert states(services).count(Delivery.PENDING) == 3
+    assert deliverer(services, slack, clock).deliver_due() == 3 and len(slack.sent) == 4
+
+
 def test_a_rate_limit_pauses_delivery_for_retry_after(
     services: Services, slack: ScriptedSlack, clock: Clock
 ) -> None:
