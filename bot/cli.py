@@ -69,12 +69,8 @@ def _cmd_plan(args: argparse.Namespace, settings: Settings) -> int:
         from bot.sql.rollback import ROLLBACK_SUFFIX
 
         for file_arg in args.files:
-            if len(args.files) > 1 and file_arg.endswith(
-                ROLLBACK_SUFFIX
-            ):  # a glob's: planned with its migration
-                print(
-                    f"migrate-bot: {file_arg}: a rollback script, planned with its migration", file=sys.stderr
-                )
+            if len(args.files) > 1 and file_arg.endswith(ROLLBACK_SUFFIX):  # a glob of the directory's
+                print(f"migrate-bot: {file_arg}: a rollback, planned with its migration", file=sys.stderr)
                 continue
             try:
                 reached |= _plan_file(args, config, _file_arg(file_arg), source, catalog, first=not printed)
@@ -112,8 +108,8 @@ def _planning(
     args: argparse.Namespace, settings: Settings
 ) -> Iterator[tuple[PlanningConfig, Checkout | None, Catalog]]:
     """The config ``plan`` reads, the environment's checkout at ``--ref`` (None without git), and its
-    target's catalog. Without a config file: the default policy, loaded without pydantic or YAML (half a
-    second less for each file a CI pipeline plans), and no target."""
+    target's catalog. Without a config file: the default policy, loaded without pydantic or YAML (a small
+    file plans in half the time), and no target."""
     if not (args.config or settings.config_path):
         from bot.rules import PlanningOnly
         from bot.sql.catalog import OfflineCatalog

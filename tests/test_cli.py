@@ -150,7 +150,7 @@ def test_several_files_are_planned_in_one_run_as_json_lines(capsys: pytest.Captu
     captured = capsys.readouterr()
     assert [json.loads(line)["file"] for line in captured.out.splitlines()] == names
     assert json.loads(captured.out.splitlines()[0])["rollback"]["source"] == "file"
-    assert "a rollback script, planned with its migration" in captured.err
+    assert "a rollback, planned with its migration" in captured.err
     assert main(["plan", *(str(MIGRATIONS / n) for n in names[:2])]) == 0
     text = capsys.readouterr().out
     assert text.index(f"Plan: {names[0]}") < text.index(f"\n\nPlan: {names[1]}")
