@@ -22,8 +22,7 @@ def record(
         message=redact(message),
         data=redact_value(data or {}),
     )
-    session.add(event)
-    session.flush()
+    session.add(event)  # written with the session's other changes, in the order they were added
     return event
 
 
