@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.errors import NotFound, UserError
 from bot.memory import no_cycle_collection
-from bot.rules import ApprovalRequirement, PlanningRules
+from bot.rules import ApprovalRequirement, ComplexityPolicy, PlanningRules
 from bot.sql.analyze import analyze, analyze_parsed
 from bot.sql.catalog import Catalog
 from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError, flat_dict
 from bot.sql.parse import ParsedStatement, iter_statements
-from bot.sql.rollback import ROLLBACK_SUFFIX, RollbackBuilder, find_rollback, load_rollback
+from bot.sql.rollback import ROLLBACK_SUFFIX, RollbackBuilder, find_rollback
 
 if TYPE_CHECKING:
     from bot.git_source import Checkout
@@ -169,11 +169,16 @@ def read_migration(env: Environment, file_arg: str, *, max_bytes: int) -> Migrat
     return MigrationFile(name=name, path=path, sql=sql, sha256=sha256(sql))
 
 
-def _load_rollback(path: Path) -> Rollback:
+def _rollback_file(path: Path, catalog: Catalog, policy: ComplexityPolicy) -> tuple[Rollback, Analysis]:
+    """A hand-written rollback beside the migration, read and analysed once (a file that is not UTF-8, or
+    does not parse, is refused with its name)."""
+    label = f"rollback `{path.name}`"
+    sql = read_sql(path, label)
     try:
-        return load_rollback(path)
+        analysis = analyze(sql, catalog=catalog, policy=policy)
     except SqlSyntaxError as err:
-        raise UserError(f"rollback `{path.name}`: {err}") from None
+        raise UserError(f"{label}: {err}") from None
+    return Rollback(source="file", sql=sql, steps=[], path=str(path)), analysis
 
 
 def _also_to(builder: RollbackBuilder | None, parsed: Iterator[ParsedStatement]) -> Iterator[ParsedStatement]:
@@ -208,7 +213,7 @@ def draft_plan(
     except SqlSyntaxError as err:
         raise UserError(f"`{migration.name}`: {err}") from None
     found = find_rollback(migration.path)
-    if found is not None:
+    if found is not None:  # before the migration's pass, which a 10 MB file makes long
         check_size(found, f"rollback `{found.name}`", rules.max_file_bytes)
     builder = RollbackBuilder(catalog) if found is None else None
     with no_cycle_collection():
@@ -218,12 +223,12 @@ def draft_plan(
             policy=rules.complexity,
             runner_settings=rules.runner_settings,
         )
+        rollback_analysis: Analysis | None
         if builder is not None:
             rollback, rollback_analysis = builder.build(rules.runner_settings["lock_timeout"]), None
         else:
             assert found is not None
-            rollback = _load_rollback(found)
-            rollback_analysis = analyze(rollback.sql, catalog=catalog, policy=rules.complexity)
+            rollback, rollback_analysis = _rollback_file(found, catalog, rules.complexity)
     return PlanDraft(
         environment=env.name,
         tier=env.tier,

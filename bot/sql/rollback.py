@@ -21,7 +21,7 @@ from pglast.stream import RawStream, maybe_double_quote_name
 from bot.sql.catalog import Catalog, ColumnInfo
 from bot.sql.model import Kind, Operation, Rollback, RollbackStep
 from bot.sql.nodes import quoted
-from bot.sql.parse import ParsedStatement, parse_statements
+from bot.sql.parse import ParsedStatement
 
 ROLLBACK_SUFFIX = ".rollback.sql"
 MANUAL = "restore from backup or write this rollback by hand"
@@ -38,13 +38,6 @@ def find_rollback(migration_path: Path) -> Path | None:
     """``NAME.rollback.sql`` beside ``NAME.sql``, when the team wrote one."""
     candidate = migration_path.with_name(migration_path.name.removesuffix(".sql") + ROLLBACK_SUFFIX)
     return candidate if candidate.is_file() else None
-
-
-def load_rollback(path: Path) -> Rollback:
-    """A hand-written rollback; raises SqlSyntaxError when it does not parse."""
-    sql = path.read_text(encoding="utf-8")
-    parse_statements(sql)
-    return Rollback(source="file", sql=sql, steps=[], path=str(path))
 
 
 def quote(name: str) -> str:

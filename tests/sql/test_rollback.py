@@ -8,11 +8,14 @@ import psycopg
 import pytest
 
 from bot.demo import load_example_schema
+from bot.drafting import PlanDraft, draft_plan
+from bot.errors import UserError
+from bot.rules import PlanningOnly
 from bot.sql.catalog import LiveCatalog, OfflineCatalog
 from bot.sql.fingerprint import fingerprint_diff, schema_fingerprint
-from bot.sql.model import Rollback, SqlSyntaxError
+from bot.sql.model import Rollback
 from bot.sql.parse import parse_statements
-from bot.sql.rollback import MANUAL, find_rollback, generate_rollback, load_rollback
+from bot.sql.rollback import MANUAL, find_rollback, generate_rollback
 from tests.conftest import EXAMPLES
 from tests.test_examples import EXPECTED, FAILING, MIGRATIONS, apply
 
@@ -250,10 +253,18 @@ def test_a_rollback_file_beside_the_migration_is_found_and_checked(tmp_path: Pat
     assert find_rollback(migration) is None
     (tmp_path / "070_x.rollback.sql").write_text("DROP TABLE x;")
     found = find_rollback(migration)
-    assert found is not None and load_rollback(found).source == "file"
+
+    def draft() -> PlanDraft:
+        return draft_plan(PlanningOnly.defaults(tmp_path), None, "070_x.sql", catalog=OfflineCatalog(180000))
+
+    assert found is not None and draft().rollback.source == "file"
+    assert draft().rollback_analysis is not None and draft().rollback.sql == "DROP TABLE x;"
     found.write_text("DROP TABLE;")
-    with pytest.raises(SqlSyntaxError):
-        load_rollback(found)
+    with pytest.raises(UserError, match=r"rollback `070_x.rollback.sql`: syntax error"):
+        draft()
+    found.write_bytes("DROP TABLE x; -- café".encode("latin-1"))  # refused in words, not a traceback
+    with pytest.raises(UserError, match=r"rollback `070_x.rollback.sql` is not UTF-8 text"):
+        draft()
 
 
 ROUND_TRIP = [name for name in sorted(EXPECTED) if name not in FAILING]
@@ -273,7 +284,7 @@ def test_every_example_rolls_back_or_says_what_is_manual(target_dsn: str, name: 
         sql = path.read_text()
         found = find_rollback(path)
         rollback = (
-            load_rollback(found)
+            Rollback(source="file", sql=found.read_text(), path=str(found))  # a hand-written one, as it is
             if found
             else generate_rollback(parse_statements(sql), catalog=LiveCatalog(conn))
         )
