@@ -394,14 +394,14 @@ class Incidents(Service):
 
     def order_rollback(self, plan_id: int, *, user: str, reason: str, operator: bool = True) -> None:
         """Stop a run at its current step and roll back what it applied (the rollback waits for the step
-        that is running, if any)."""
+        that is running, if any). Who may is asked first: a refusal must not stop the run."""
+        order = self.runner.order_rollback(
+            plan_id, user=user, reason=reason, operator=operator or user == BOT
+        )
         with self.db.session() as session:
             plan = get_plan(session, plan_id)
             if PlanState(plan.state) is PlanState.RUNNING:
                 plan.abort_requested = True
-        order = self.runner.order_rollback(
-            plan_id, user=user, reason=reason, operator=operator or user == BOT
-        )
         self.roll_back(order)
 
     def unresolved(self, session: Session, plan_id: int) -> IncidentRecord | None:

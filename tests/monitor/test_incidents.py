@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Services
 from bot.delivery import Deliverer
@@ -24,7 +24,7 @@ from bot.errors import Forbidden, InvalidState
 from bot.monitor.incidents import IncidentKind
 from bot.notifier import ConsoleNotifier
 from bot.states import PlanState
-from storage.models import EventRecord, IncidentRecord, OutboxRecord, PageRecord
+from storage.models import EventRecord, IncidentRecord, OutboxRecord, PageRecord, PlanRecord
 from tests.clock import Clock
 from tests.conftest import EXAMPLES
 from tests.execution.test_runner import approved, run_all
@@ -208,6 +208,18 @@ def test_only_the_chain_and_the_runners_answer_and_a_refusal_changes_nothing(
         services.incidents.open(
             unrun.plan.id, kind=IncidentKind.MANUAL, severity="P2", reason="x", actor="U0ONCALL"
         )
+
+
+def test_a_rollback_refused_to_a_member_of_the_chain_leaves_the_run_going(services: Services) -> None:
+    """The CTO answers incidents (the chain) but runs nothing on a plan he did not approve: his Roll back
+    is refused, and the run under way is not told to stop."""
+    plan_id = approved(services, FILE, "production")
+    with services.db.session() as session:
+        session.execute(update(PlanRecord).where(PlanRecord.id == plan_id).values(state=PlanState.RUNNING))
+    with pytest.raises(Forbidden):
+        services.incidents.order_rollback(plan_id, user="U0CTO", reason="errors", operator=False)
+    with services.db.session() as session:
+        assert session.get(PlanRecord, plan_id).abort_requested is False  # type: ignore[union-attr]
 
 
 def test_ten_people_acknowledging_at_once_make_one_acknowledgement(services: Services, ran: int) -> None:
