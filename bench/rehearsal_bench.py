@@ -27,7 +27,7 @@ from bot.policy import load_policy
 from bot.sql.analyze import analyze
 from bot.sql.catalog import LiveCatalog
 from bot.sql.parse import parse_statements
-from bot.sql.rollback import find_rollback, generate_rollback, load_rollback
+from bot.sql.rollback import file_rollback, find_rollback, generate_rollback
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # Example migrations whose rollbacks undo them completely, in the order they apply.
@@ -80,7 +80,9 @@ def rehearse_all(scratch: Scratch) -> list[RehearsalReport]:
             analysis = analyze(sql, catalog=catalog, policy=policy.complexity)
             found = find_rollback(path)
             rollback = (
-                load_rollback(found) if found else generate_rollback(parse_statements(sql), catalog=catalog)
+                file_rollback(found.read_text(), found)
+                if found
+                else generate_rollback(parse_statements(sql), catalog=catalog)
             )
             rollback_analysis = (
                 analyze(rollback.sql, catalog=catalog, policy=policy.complexity) if found else None

@@ -22,7 +22,7 @@ from bot.sql.analyze import analyze, analyze_parsed
 from bot.sql.catalog import Catalog
 from bot.sql.model import Analysis, Level, Rollback, RollbackStep, SqlSyntaxError, flat_dict
 from bot.sql.parse import ParsedStatement, iter_statements
-from bot.sql.rollback import ROLLBACK_SUFFIX, RollbackBuilder, find_rollback
+from bot.sql.rollback import ROLLBACK_SUFFIX, RollbackBuilder, file_rollback, find_rollback
 
 if TYPE_CHECKING:
     from bot.git_source import Checkout
@@ -178,7 +178,7 @@ def _rollback_file(path: Path, catalog: Catalog, policy: ComplexityPolicy) -> tu
         analysis = analyze(sql, catalog=catalog, policy=policy)
     except SqlSyntaxError as err:
         raise UserError(f"{label}: {err}") from None
-    return Rollback(source="file", sql=sql, steps=[], path=str(path)), analysis
+    return file_rollback(sql, path), analysis
 
 
 def _also_to(builder: RollbackBuilder | None, parsed: Iterator[ParsedStatement]) -> Iterator[ParsedStatement]:

@@ -40,6 +40,11 @@ def find_rollback(migration_path: Path) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
+def file_rollback(sql: str, path: Path) -> Rollback:
+    """A hand-written rollback, as written (the planner reads and analyses it: ``bot.drafting``)."""
+    return Rollback(source="file", sql=sql, steps=[], path=str(path))
+
+
 def quote(name: str) -> str:
     return maybe_double_quote_name(name)
 

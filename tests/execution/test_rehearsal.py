@@ -32,11 +32,12 @@ from bot.sql.analyze import analyze
 from bot.sql.catalog import LiveCatalog, OfflineCatalog
 from bot.sql.model import Analysis, LockLevel, Rollback
 from bot.sql.parse import parse_statements
-from bot.sql.rollback import generate_rollback, load_rollback
+from bot.sql.rollback import file_rollback, generate_rollback
 from tests.conftest import EXAMPLES
 
 POLICY = load_policy().complexity
 MIGRATIONS = EXAMPLES / "migrations"
+ROLLBACK_054 = MIGRATIONS / "054_add_message_bookmarks.rollback.sql"
 S, SRE, SUE, AE = (
     LockLevel.SHARE,
     LockLevel.SHARE_ROW_EXCLUSIVE,
@@ -95,9 +96,7 @@ def outcomes(report: RehearsalReport) -> dict[str, str]:
 
 def test_example_054_and_its_rollback_file_pass_with_the_checklist_items_they_prove(scratch: Scratch) -> None:
     migration = MIGRATIONS / "054_add_message_bookmarks.sql"
-    plan = planned(
-        migration.read_text(), load_rollback(MIGRATIONS / "054_add_message_bookmarks.rollback.sql")
-    )
+    plan = planned(migration.read_text(), file_rollback(ROLLBACK_054.read_text(), ROLLBACK_054))
     report = run(scratch, plan)
     assert report.passed, report.to_dict()
     assert outcomes(report) == {name: "passed" for name in (APPLY, INTEGRITY, ROLLBACK, COMPARE, APPLY_AGAIN)}

@@ -15,7 +15,7 @@ from bot.sql.catalog import LiveCatalog, OfflineCatalog
 from bot.sql.fingerprint import fingerprint_diff, schema_fingerprint
 from bot.sql.model import Rollback
 from bot.sql.parse import parse_statements
-from bot.sql.rollback import MANUAL, find_rollback, generate_rollback
+from bot.sql.rollback import MANUAL, file_rollback, find_rollback, generate_rollback
 from tests.conftest import EXAMPLES
 from tests.test_examples import EXPECTED, FAILING, MIGRATIONS, apply
 
@@ -284,7 +284,7 @@ def test_every_example_rolls_back_or_says_what_is_manual(target_dsn: str, name: 
         sql = path.read_text()
         found = find_rollback(path)
         rollback = (
-            Rollback(source="file", sql=found.read_text(), path=str(found))  # a hand-written one, as it is
+            file_rollback(found.read_text(), found)
             if found
             else generate_rollback(parse_statements(sql), catalog=LiveCatalog(conn))
         )
