@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 
 def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None) -> PlanView:
     """The plan's message as stored: its summary, never its analysis rebuilt; the policy is today's."""
+    summary = plan_summary(plan)
     meta = PlanMeta(
         plan_id=plan.id,
         state=plan.state,
         author=plan.author,
         status=status,
-        run=tuple(run_lines(config, plan)),
+        run=tuple(run_lines(config, plan, summary)),
         ticked=ticked(plan),
     )
     env = environment(config, plan.environment)
@@ -37,7 +38,7 @@ def plan_view(config: BotConfig, plan: PlanRecord, status: ApprovalStatus | None
         rollback_source=plan.rollback["source"],
         rollback_sql=plan.rollback_sql,
         requirement=config.rules.requirement(env.tier, Level(plan.complexity)),
-        summary=plan_summary(plan),
+        summary=summary,
         meta=meta,
         rules=config.rules,
     )

@@ -8,8 +8,8 @@ from bot.approvals import passing_rehearsal
 from bot.config import BotConfig
 from bot.execution.steps import StepKind, StepState, procedure_name, procedure_steps
 from bot.markup import quote
-from bot.plans import plan_summary
 from bot.states import PlanState
+from bot.summary import PlanSummary
 from storage.models import PlanRecord, StepRecord, aware
 
 # Slack shows this much of a failed step's error; the rest is on the timeline.
@@ -43,12 +43,13 @@ def step_line(step: StepRecord, now: datetime) -> str:
     return f"{head} · waiting"
 
 
-def run_lines(config: BotConfig, plan: PlanRecord) -> list[str]:
+def run_lines(config: BotConfig, plan: PlanRecord, summary: PlanSummary) -> list[str]:
     """The run as the plan's message shows it: each step of its procedure with its latest state, then any
-    rollback or restore; nothing before an approved plan's first step."""
+    rollback or restore; nothing before an approved plan's first step. ``summary``: the plan's, which
+    the caller has drawn already."""
     if not plan.steps and PlanState(plan.state) is not PlanState.APPROVED:
         return []
-    name = procedure_name(config, plan.environment, plan_summary(plan), plan.procedure)
+    name = procedure_name(config, plan.environment, summary, plan.procedure)
     latest = {StepKind(step.step): step for step in plan.steps}
     kinds = procedure_steps(config, name) + [k for k in (StepKind.ROLLBACK, StepKind.RESTORE) if k in latest]
     lines = [f"Procedure: {name.replace('_', '-')}"]
