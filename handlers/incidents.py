@@ -13,12 +13,11 @@ from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.markup import mention
 from bot.monitor.incidents import IncidentKind
+from bot.monitor.rules import ORDER
 from handlers.errors import replies_errors
 from handlers.ids import TICK_ACTIONS, IncidentAction
 from handlers.reviews import queue_click
 from handlers.worker import Worker
-
-SEVERITIES = ("P0", "P1", "P2", "P3")
 
 
 def incident_clicked(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
@@ -56,8 +55,8 @@ def incident_command_job(
 ) -> None:
     """``/migrate incident <plan> <P0-P3> <what>``: opened by hand, paged as its severity says."""
     plan_id, severity, what = args[0], args[1].upper(), " ".join(args[2:])
-    if severity not in SEVERITIES:
-        respond(text=f":warning: severity: one of {', '.join(SEVERITIES)}", response_type="ephemeral")
+    if severity not in ORDER:
+        respond(text=f":warning: severity: one of {', '.join(ORDER)}", response_type="ephemeral")
         return
     incident_id = worker.services.incidents.open(
         plan_id, kind=IncidentKind.MANUAL, severity=severity, reason=what, actor=command["user_id"]

@@ -33,6 +33,11 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def passed(moment: datetime | None, now: datetime) -> bool:
+    """Whether a stored time (None: never) has come by ``now``."""
+    return moment is not None and aware(moment) <= now
+
+
 # Timestamps the store fills from the Database's clock when a row is written without them.
 STAMPED_ON_INSERT = ("created_at", "updated_at", "at", "read_at")
 STAMPED_ON_UPDATE = ("updated_at",)

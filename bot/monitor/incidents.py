@@ -31,7 +31,7 @@ from bot.notifier import Choice
 from bot.plans import environment, get_plan
 from bot.rules import display_name
 from bot.states import OPEN_STATES, PlanState
-from storage.models import INCIDENT_UNRESOLVED, IncidentRecord, PageRecord, PlanRecord, aware
+from storage.models import INCIDENT_UNRESOLVED, IncidentRecord, PageRecord, PlanRecord, aware, passed
 
 # Who the bot is on the timeline when it acts by itself.
 BOT = "migrate-bot"
@@ -249,19 +249,19 @@ class Incidents(Service):
             plan = get_plan(session, incident.plan_id)
             now, opened = self.clock(), aware(incident.paging_since or incident.created_at)
             top = len(chain) - 1
-            if incident.state == IncidentState.OPEN and _passed(incident.response_due_at, now):
+            if incident.state == IncidentState.OPEN and passed(incident.response_due_at, now):
                 incident.response_due_at = None  # once: the next level is paged now
                 if incident.level < top:
                     incident.level += 1
                     self._page(session, plan, incident, chain, [incident.level], why="response_due")
                     done.append(f"response time passed: level {incident.level} paged")
-            if _passed(incident.decision_due_at, now) and not incident.decision_asked:
+            if passed(incident.decision_due_at, now) and not incident.decision_asked:
                 incident.decision_asked = True
                 levels = [incident.level] + ([incident.level + 1] if incident.level < top else [])
                 incident.level = levels[-1]
                 self._page(session, plan, incident, chain, levels, why="decision_due")
                 done.append(f"rollback decision due: levels {levels} asked")
-            if incident.state == IncidentState.OPEN and _passed(incident.next_ping_at, now):
+            if incident.state == IncidentState.OPEN and passed(incident.next_ping_at, now):
                 reached = max(
                     [
                         i
@@ -455,10 +455,6 @@ class Incidents(Service):
 
 def _unwired(order: Order) -> None:
     raise RuntimeError("Incidents.roll_back is not wired (see bot.app.build_services)")
-
-
-def _passed(moment: datetime | None, now: datetime) -> bool:
-    return moment is not None and aware(moment) <= now
 
 
 _WHY = {

@@ -32,7 +32,7 @@ from bot.monitor.sources import Sample
 from bot.notifier import Choice
 from bot.plans import environment, get_plan, transition
 from bot.states import PlanState
-from storage.models import MonitorRecord, PlanRecord, SampleRecord, aware
+from storage.models import MonitorRecord, PlanRecord, SampleRecord, aware, passed
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Monitors(Service):
             return None
         state, next_sample_at, next_reminder_at, env_name = found
         env = environment(self.config, env_name)
-        if _passed(next_reminder_at, self.clock()):
+        if passed(next_reminder_at, self.clock()):
             self._remind(monitor_id, env)
         if state == WindowState.HELD.value:
             with self.db.session() as session:
@@ -169,7 +169,7 @@ class Monitors(Service):
                 if record is not None and record.state == WindowState.HELD.value:
                     self._settle(session, record)
             return None
-        if state != WindowState.WATCHING.value or not _passed(next_sample_at, self.clock()):
+        if state != WindowState.WATCHING.value or not passed(next_sample_at, self.clock()):
             return None
         samples = self.reader(env, self.clock())
         with self.db.session() as session:
@@ -193,7 +193,7 @@ class Monitors(Service):
         baseline = {m: b.get("value") for m, b in record.baseline.items()}
         values = {m: s.value for m, s in samples.items()}
         judged = {m: v for m, v in values.items() if m in JUDGED}
-        early = not _passed(record.early_until, now)
+        early = not passed(record.early_until, now)
         judgement = judge(judged, baseline, early=early, policy=policy.monitor, severities=policy.severities)
         streaks = dict(record.streaks)
         bad = {f.rule for f in judgement.findings}
@@ -241,7 +241,7 @@ class Monitors(Service):
             record.decision = (
                 "rolling back: " if any(f.automatic for f in broken) else "incident: "
             ) + worst.words
-        if _passed(record.ends_at, now) and not broken:
+        if passed(record.ends_at, now) and not broken:
             self._end(session, record)
             news = True
         if news or record.samples % policy.monitor.redraw_every_samples == 0:
@@ -254,7 +254,7 @@ class Monitors(Service):
         policy = self.config.policy
         with self.db.session() as session:
             record = session.get(MonitorRecord, monitor_id)
-            if record is None or not _passed(record.next_reminder_at, self.clock()):
+            if record is None or not passed(record.next_reminder_at, self.clock()):
                 return
             plan, found = (
                 get_plan(session, record.plan_id),
@@ -372,10 +372,6 @@ class Monitors(Service):
 
     def _record(self, session: Session, plan_id: int) -> MonitorRecord | None:
         return session.scalars(select(MonitorRecord).where(MonitorRecord.plan_id == plan_id)).first()
-
-
-def _passed(moment: datetime | None, now: datetime) -> bool:
-    return moment is not None and aware(moment) <= now
 
 
 def _worse(worst: Mapping[str, Any], values: Mapping[str, float | None]) -> dict[str, Any]:
