@@ -7,9 +7,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from psycopg.conninfo import conninfo_to_dict
-
 from bot.config import BotConfig
+from bot.execution.target import dsn_secrets
 
 
 def known_secrets(config: BotConfig, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -18,10 +17,7 @@ def known_secrets(config: BotConfig, environ: Mapping[str, str] | None = None) -
     found: set[str] = set()
     for env in config.environments.values():
         dsn = env.dsn(environ)
-        try:
-            password = conninfo_to_dict(dsn).get("password") if dsn else None
-        except Exception:  # a DSN psycopg cannot read holds no password it could use either
-            password = None
+        found.update(dsn_secrets(dsn) if dsn else ())
         named = [env.git.token_env if env.git else None, env.monitor.pagerduty_routing_key_env]
-        found.update(str(value) for value in [password, *(environ.get(n or "") for n in named)] if value)
+        found.update(value for value in (environ.get(n or "") for n in named) if value)
     return tuple(sorted(found, key=lambda s: (-len(s), s)))
