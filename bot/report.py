@@ -153,7 +153,7 @@ def _hazard_text(hazard: HazardLine) -> str:
 def _sections(view: PlanView) -> list[tuple[str, Iterable[str]]]:
     """Each section's name and lines; a printed plan's long lists are made as they are written."""
     s, meta, rules = view.summary, view.meta, view.rules
-    tables = ", ".join(s.tables.lines) + (f" and {s.tables.more} more" if s.tables.more else "")
+    tables = s.tables.joined()
     hazards = Listing(MappedLines(s.hazards.lines, _hazard_text), s.hazards.total)
     sections: list[tuple[str, Iterable[str]]] = [
         (

@@ -66,6 +66,10 @@ class Listing(Generic[T]):
     def more(self) -> int:
         return self.total - len(self.lines)
 
+    def joined(self) -> str:
+        """The lines in one, and how many more there are: ``a, b and 3 more``."""
+        return ", ".join(map(str, self.lines)) + (f" and {self.more} more" if self.more else "")
+
     @classmethod
     def of(cls, lines: Iterable[T], total: int, limit: int | None) -> Listing[T]:
         return cls(tuple(islice(lines, limit)), total)

@@ -258,9 +258,7 @@ class Runner(Service):
                 )
             if backup is None or backup.state != StepState.DONE:
                 raise InvalidState(f"plan #{plan.id} has no backup to restore")
-            listed = plan_summary(plan).tables
-            tables = ", ".join(listed.lines) + (f" and {listed.more} more" if listed.more else "")
-            tables = tables or "its tables"
+            tables = plan_summary(plan).tables.joined() or "its tables"
             return (
                 f"Restoring `{quote(backup.output['path'])}` (taken {backup.finished_at:%Y-%m-%d %H:%M} "
                 f"UTC) drops and recreates every object it holds on {plan.environment}, {quote(tables)} "
