@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -405,11 +405,7 @@ class Incidents(Service):
         self.roll_back(order)
 
     def unresolved(self, session: Session, plan_id: int) -> IncidentRecord | None:
-        return session.scalars(
-            select(IncidentRecord).where(
-                IncidentRecord.plan_id == plan_id, IncidentRecord.state.in_(INCIDENT_UNRESOLVED)
-            )
-        ).first()
+        return session.scalars(select(IncidentRecord).where(unresolved_on(plan_id))).first()
 
     def _answerable(
         self, session: Session, incident_id: int | str, user: str, operator: bool
@@ -455,6 +451,11 @@ class Incidents(Service):
 
 def _unwired(order: Order) -> None:
     raise RuntimeError("Incidents.roll_back is not wired (see bot.app.build_services)")
+
+
+def unresolved_on(plan_id: int | SQLColumnExpression[int]) -> ColumnElement[bool]:
+    """An incident about the plan ``plan_id`` (a value, or a column to correlate with) that is not over."""
+    return and_(IncidentRecord.plan_id == plan_id, IncidentRecord.state.in_(INCIDENT_UNRESOLVED))
 
 
 _WHY = {

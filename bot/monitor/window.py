@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from bot import timeline
@@ -25,7 +25,7 @@ from bot.deps import Deps, Service
 from bot.errors import InvalidState
 from bot.markup import mention, quote
 from bot.monitor import reminders
-from bot.monitor.incidents import IncidentKind, Incidents
+from bot.monitor.incidents import IncidentKind, Incidents, unresolved_on
 from bot.monitor.report import monitor_summary
 from bot.monitor.rules import HEALTH, JUDGED, Finding, Judgement, Verdict, judge
 from bot.monitor.sources import Sample
@@ -136,13 +136,17 @@ class Monitors(Service):
     # --- the loop's work -------------------------------------------------------------------------------
 
     def due(self) -> list[int]:
-        """Windows whose next sample is due, and held ones whose incident may have been resolved."""
+        """Windows whose next sample is due, and held ones whose incident is over (each of those is settled
+        under the write lock, which a window still held by its incident need not take at every poll)."""
         now = self.clock()
         with self.db.reading() as session:
             sampling = select(MonitorRecord.id).where(
                 MonitorRecord.state == WindowState.WATCHING.value, MonitorRecord.next_sample_at <= now
             )
-            held = select(MonitorRecord.id).where(MonitorRecord.state == WindowState.HELD.value)
+            held = select(MonitorRecord.id).where(
+                MonitorRecord.state == WindowState.HELD.value,
+                ~exists().where(unresolved_on(MonitorRecord.plan_id)),
+            )
             reminding = select(MonitorRecord.id).where(MonitorRecord.next_reminder_at <= now)
             found = [*session.scalars(sampling), *session.scalars(held), *session.scalars(reminding)]
             return list(dict.fromkeys(found))

@@ -17,9 +17,11 @@ from sqlalchemy import select
 
 from bot.app import Services
 from bot.demo import load_example_schema
+from bot.monitor.incidents import IncidentKind
 from bot.monitor.loop import MonitorLoop
+from bot.monitor.window import WindowState
 from bot.states import PlanState
-from storage.models import EventRecord, IncidentRecord, PageRecord, SampleRecord
+from storage.models import EventRecord, IncidentRecord, MonitorRecord, PageRecord, SampleRecord
 from tests.conftest import EXAMPLES
 from tests.execution.test_runner import approved, run_all
 from tests.monitor.exporter import ERROR_RATIO, MEAN_LATENCY, UP, Exporter
@@ -203,3 +205,35 @@ def test_a_p2_breach_later_pages_the_chain_until_someone_acknowledges(
     time.sleep(2)
     assert len(pages(services)) == count  # acknowledged: nobody is paged again
     assert state(services, plan_id) is PlanState.MONITORING
+
+
+def test_a_window_that_ends_with_an_incident_open_is_held_until_it_is_resolved(
+    tmp_path: Path, target_dsn: str, running: None, prometheus: Prometheus, app: Exporter, watch: Any
+) -> None:
+    """Held, the window is not due (no poll takes the write lock for it) until its incident is over; then
+    it ends all clear and the plan completes."""
+    monitor = {"window_minutes": 3 * SECOND, "interval_seconds": 0.5}
+    services = watched(tmp_path, target_dsn, monitor, {"sources": sources(prometheus, app)})
+    plan_id = approved(services, FILE, "production")
+    run_all(services, plan_id)
+    incident = services.incidents.open(
+        plan_id, kind=IncidentKind.MANUAL, severity="P3", reason="a slow page", actor="U0ONCALL"
+    )
+    watch(services)
+    held = wait("the window held", lambda: window_state(services, plan_id) == WindowState.HELD.value)
+    assert held and state(services, plan_id) is PlanState.MONITORING
+    assert window_id(services, plan_id) not in services.monitors.due()
+    services.incidents.resolve(incident, user="U0ONCALL", resolution="fixed")
+    wait("the plan completed", lambda: state(services, plan_id) is PlanState.COMPLETED)
+    assert window_state(services, plan_id) == WindowState.ALL_CLEAR.value
+    assert events(services, plan_id, "monitor_all_clear")
+
+
+def window_id(services: Services, plan_id: int) -> int:
+    with services.db.session() as session:
+        return session.scalars(select(MonitorRecord.id).where(MonitorRecord.plan_id == plan_id)).one()
+
+
+def window_state(services: Services, plan_id: int) -> str:
+    with services.db.session() as session:
+        return session.scalars(select(MonitorRecord.state).where(MonitorRecord.plan_id == plan_id)).one()
