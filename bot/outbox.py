@@ -110,18 +110,7 @@ class Outbox:
     def redraw(self, session: Session, plan: PlanRecord) -> list[int]:
         """Draw the plan's message again; a redraw still waiting covers this one (it draws what is
         current when it is sent), so a burst of clicks costs Slack one update."""
-        if plan.channel_id is None:
-            return []
-        waiting = session.scalar(
-            select(OutboxRecord.id).where(
-                OutboxRecord.stream == plan_stream(plan.id),
-                OutboxRecord.kind == Kind.REDRAW.value,
-                OutboxRecord.state == Delivery.PENDING.value,
-            )
-        )
-        if waiting is not None:
-            return [waiting]
-        return [self._add(session, Kind.REDRAW, plan_stream(plan.id), plan_id=plan.id)]
+        return self._line(session, plan, Kind.REDRAW, {})
 
     def step(self, session: Session, plan: PlanRecord, step_id: int) -> list[int]:
         """Post or redraw a step's line (drawn from the step when delivered); one waiting covers more."""
@@ -163,19 +152,24 @@ class Outbox:
         """A timeline export of ``fmt`` for the plan's thread. Only its format is stored: it is drawn
         when sent, from what the store holds then (3,600 samples make 1.5 MB of JSON, too much for a
         row of the outbox); one waiting covers another of the same format."""
-        if plan.channel_id is None:
-            return []
-        for row in self._waiting(session, plan, Kind.FILE):
-            if row.payload["format"] == fmt:
-                return [row.id]
-        payload = {"format": fmt, "by": by}
-        return [self._add(session, Kind.FILE, plan_stream(plan.id), plan_id=plan.id, payload=payload)]
+        return self._line(session, plan, Kind.FILE, {"format": fmt, "by": by}, same=("format",))
 
-    def _line(self, session: Session, plan: PlanRecord, kind: Kind, payload: dict[str, int]) -> list[int]:
+    def _line(
+        self,
+        session: Session,
+        plan: PlanRecord,
+        kind: Kind,
+        payload: dict[str, Any],
+        *,
+        same: tuple[str, ...] | None = None,
+    ) -> list[int]:
+        """A row of ``kind`` for the plan's thread, unless one waiting with the same ``same`` keys of its
+        payload (all of them by default) covers it."""
         if plan.channel_id is None:
             return []
+        keys = tuple(payload) if same is None else same
         for row in self._waiting(session, plan, kind):
-            if row.payload == payload:
+            if all(row.payload.get(key) == payload[key] for key in keys):
                 return [row.id]
         return [self._add(session, kind, plan_stream(plan.id), plan_id=plan.id, payload=payload)]
 
