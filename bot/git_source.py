@@ -58,11 +58,7 @@ def at_commit(env: EnvironmentConfig, commit: str) -> EnvironmentConfig:
     """The environment at the commit a plan was made from (its rehearsal reads the files before it)."""
     if env.git is None or not commit:
         return env
-    repository = _repository(env.git.cache_dir, env.name)
-    with _locked(repository):
-        if not _has(repository, commit):
-            _fetch(repository, env.git, commit)
-        return _unpack(env, env.git, repository, commit)
+    return checkout(env, commit).environment  # a commit in the cache is not fetched again
 
 
 def _repository(cache_dir: Path, env_name: str) -> Path:
