@@ -18,7 +18,8 @@ import psycopg
 
 from bot.app import Services
 from bot.delivery import Deliverer
-from bot.export import Format, export_files, gather
+from bot.export import Format
+from bot.export.command import export_timelines
 
 # The files the demo writes its run's timeline to: the README shows them (docs/example-timeline.*).
 EXAMPLE_NAME = "example-timeline"
@@ -108,9 +109,8 @@ def walk_window(
 
 def write_example(services: Services, plan_id: int, out: Path, say: Callable[[str], None]) -> None:
     """The run's timeline export: the report and its chart, as ``/migrate timeline`` uploads them."""
-    with services.db.session() as session:
-        story = gather(session, plan_id, services.config)
-    out.mkdir(parents=True, exist_ok=True)
-    for file in export_files(story, Format.MD, name=EXAMPLE_NAME):
-        (out / file.name).write_bytes(file.content)
-        say(f"Timeline of plan #{plan_id}: {out / file.name}")
+    written = export_timelines(
+        db=services.db, config=services.config, plans=[plan_id], fmt=Format.MD, out=out, name=EXAMPLE_NAME
+    )
+    for path in written:
+        say(f"Timeline of plan #{plan_id}: {path}")

@@ -36,14 +36,21 @@ def plans_between(db: Database, since: datetime, until: datetime | None) -> list
 
 
 def export_timelines(
-    *, db: Database, config: BotConfig, plans: Sequence[int | str], fmt: Format, out: Path
+    *,
+    db: Database,
+    config: BotConfig,
+    plans: Sequence[int | str],
+    fmt: Format,
+    out: Path,
+    name: str | None = None,
 ) -> Iterator[Path]:
-    """Write each plan's files of ``fmt`` into ``out``; yields each path once written."""
+    """Write each plan's files of ``fmt`` into ``out``; yields each path once written. ``name``: what to
+    call the files instead of by each plan (the demo's one example)."""
     out.mkdir(parents=True, exist_ok=True)
     for plan in plans:
         with db.session() as session:
             story = gather(session, plan, config)
-        for file in export_files(story, fmt):
+        for file in export_files(story, fmt, name=name):
             path = out / file.name
             path.write_bytes(file.content)
             yield path
