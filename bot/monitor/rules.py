@@ -10,7 +10,7 @@ good: it is counted apart, and enough of them in a row ask a human.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -47,7 +47,12 @@ class Judgement:
 
     @property
     def worst(self) -> Finding | None:
-        return min(self.findings, key=lambda f: ORDER.index(f.severity), default=None)
+        return most_severe(self.findings) if self.findings else None
+
+
+def most_severe(findings: Sequence[Finding]) -> Finding:
+    """The finding of the highest severity (P0 first) of some."""
+    return min(findings, key=lambda f: ORDER.index(f.severity))
 
 
 def degradation_pct(value: float, baseline: float | None) -> float | None:

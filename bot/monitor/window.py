@@ -27,7 +27,7 @@ from bot.markup import mention, quote
 from bot.monitor import reminders
 from bot.monitor.incidents import IncidentKind, Incidents, unresolved_on
 from bot.monitor.report import monitor_summary
-from bot.monitor.rules import HEALTH, JUDGED, Finding, Judgement, Verdict, judge
+from bot.monitor.rules import HEALTH, JUDGED, Finding, Judgement, Verdict, judge, most_severe
 from bot.monitor.sources import Sample
 from bot.notifier import Choice
 from bot.plans import environment, get_plan, transition
@@ -196,6 +196,7 @@ class Monitors(Service):
         policy, now = self.config.policy, self.clock()
         baseline = {m: b.get("value") for m, b in record.baseline.items()}
         values = {m: s.value for m, s in samples.items()}
+        details = {m: s.detail for m, s in samples.items()}
         judged = {m: v for m, v in values.items() if m in JUDGED}
         early = not passed(record.early_until, now)
         judgement = judge(judged, baseline, early=early, policy=policy.monitor, severities=policy.severities)
@@ -213,7 +214,7 @@ class Monitors(Service):
         record.last = {
             "at": now.isoformat(),
             "values": values,
-            "details": {m: s.detail for m, s in samples.items()},
+            "details": details,
         }
         record.worst = _worse(record.worst, values)
         record.next_sample_at = max(
@@ -225,7 +226,7 @@ class Monitors(Service):
                 monitor_id=record.id,
                 taken_at=now,
                 values=values,
-                details={m: s.detail for m, s in samples.items()},
+                details=details,
                 verdict=judgement.verdict.value,
                 rules=[f.words for f in judgement.findings],
             )
@@ -241,7 +242,7 @@ class Monitors(Service):
         )
         news = bool(broken) or ask
         if broken:
-            worst = min(broken, key=lambda f: f.severity)
+            worst = most_severe(broken)
             record.decision = (
                 "rolling back: " if any(f.automatic for f in broken) else "incident: "
             ) + worst.words
@@ -311,7 +312,7 @@ class Monitors(Service):
         return monitor.rollback_triggers.health_check_failures if rule == HEALTH else monitor.breach_samples
 
     def _breach(self, plan_id: int, broken: list[Finding], number: int) -> None:
-        worst = min(broken, key=lambda f: f.severity)
+        worst = most_severe(broken)
         reason = (
             "; ".join(f.words for f in broken) + f" (sample #{number}, {self._needed(worst.rule)} in a row)"
         )
