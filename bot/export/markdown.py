@@ -81,10 +81,12 @@ def _paged(story: Story) -> str:
     return "\n".join(parts)
 
 
+def _section(title: str, empty: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """A heading, then the table of ``rows``, or ``empty`` when there are none."""
+    return [f"## {title}", "", *(table(headers, rows) if rows else [empty])]
+
+
 def _approvals(story: Story) -> list[str]:
-    head = ["## Approvals", ""]
-    if not story.approvals:
-        return [*head, "No sign-off was recorded."]
     rows = [
         (
             display_name(a.slot),
@@ -98,13 +100,10 @@ def _approvals(story: Story) -> list[str]:
         for a in story.approvals
     ]
     headers = ["Sign-off", "By", "At (UTC)", "Via", "Migration SHA-256", "Rollback SHA-256", "These bytes"]
-    return [*head, *table(headers, rows)]
+    return _section("Approvals", "No sign-off was recorded.", headers, rows)
 
 
 def _rehearsals(story: Story) -> list[str]:
-    head = ["## Rehearsal", ""]
-    if not story.rehearsals:
-        return [*head, "No rehearsal was run."]
     rows = [
         (
             f"#{r.id}",
@@ -119,13 +118,10 @@ def _rehearsals(story: Story) -> list[str]:
         for r in story.rehearsals
     ]
     headers = ["Rehearsal", "Result", "By", "Started (UTC)", "Took", "Migration took", "These bytes", "Error"]
-    return [*head, *table(headers, rows)]
+    return _section("Rehearsal", "No rehearsal was run.", headers, rows)
 
 
 def _steps(story: Story) -> list[str]:
-    head = ["## Steps", ""]
-    if not story.steps:
-        return [*head, "Nothing ran."]
     rows = [
         (
             s.label + (f" (attempt {s.attempt})" if s.attempt > 1 else ""),
@@ -139,7 +135,7 @@ def _steps(story: Story) -> list[str]:
         for s in story.steps
     ]
     headers = ["Step", "By", "Started (UTC)", "Finished (UTC)", "Took", "Outcome", "Detail"]
-    return [*head, *table(headers, rows)]
+    return _section("Steps", "Nothing ran.", headers, rows)
 
 
 def _window(story: Story, chart: str | None) -> list[str]:
