@@ -30,7 +30,6 @@ from bot.notifier import ConsoleNotifier
 from bot.plans import plan_summary
 from bot.rules import PEER_ROLE
 from bot.sql.model import Level
-from bot.sql.rollback import ROLLBACK_SUFFIX
 from bot.states import PlanState
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -60,10 +59,6 @@ SHOWN = [
     "080_do_block_backfill.sql",
     "086_drop_users_table.sql",
 ]
-
-
-def example_migrations(migrations_dir: Path) -> list[Path]:
-    return sorted(p for p in migrations_dir.glob("*.sql") if not p.name.endswith(ROLLBACK_SUFFIX))
 
 
 def load_example_schema(dsn: str, examples: Path) -> dict[str, int]:
@@ -236,6 +231,6 @@ def run_demo(  # type: ignore[no-untyped-def]
         f"  export DATABASE_URL={settings.database_url} MIGRATE_BOT_CONFIG={examples / 'demo-config.yaml'}\n"
         "  migrate-bot list\n"
         f"  migrate-bot status {plan_ids[RUN_WALK]}\n"
-        f"  migrate-bot timeline {plan_ids[RUN_WALK]} --format json --out {DEMO_STATE / 'timeline'}"
+        f"  migrate-bot timeline {plan_ids[RUN_WALK]} --format json --out {TIMELINE_OUT}"
     )
     return 0

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 
 from bot.config import load_config
-from bot.demo import SHOWN, example_migrations, load_example_schema
+from bot.demo import SHOWN, load_example_schema
 from bot.drafting import draft_plan
 from bot.sql.parse import parse_statements
+from bot.sql.rollback import ROLLBACK_SUFFIX
 from bot.targets import open_catalog
 from tests.conftest import EXAMPLES
 
@@ -74,6 +75,10 @@ FAILING = {
     "082_channel_kind_enum.sql": "unsafe use of new value",
     "086_drop_users_table.sql": "other objects depend on it",
 }
+
+
+def example_migrations(migrations_dir: Path) -> list[Path]:
+    return sorted(p for p in migrations_dir.glob("*.sql") if not p.name.endswith(ROLLBACK_SUFFIX))
 
 
 def apply(conn: psycopg.Connection, sql: str) -> None:

@@ -15,7 +15,7 @@ from bot.export.markdown import render_markdown
 from bot.export.story import Story, gather
 from bot.notifier import Attachment
 
-__all__ = ["Format", "Story", "export_files", "gather", "stem"]
+__all__ = ["Format", "Story", "export_files", "gather"]
 
 
 class Format(StrEnum):
