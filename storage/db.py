@@ -74,9 +74,9 @@ class Database:
         self.clock = clock
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        sqlite = self.engine.dialect.name == "sqlite"
         # SQLite's readers on an engine of their own (but in memory, where it would be another database)
-        database = self.engine.url.database
-        own = self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+        own = sqlite and self.engine.url.database not in (None, "", ":memory:")
         self._readings = sessionmaker(
             make_engine(url, reads_only=True) if own else self.engine, expire_on_commit=False
         )
@@ -86,7 +86,6 @@ class Database:
         event.listen(self._readings, "before_flush", self._stamp)
         # SQLite has one writer, and a transaction waiting for it polls, sleeping up to 100 ms a time: this
         # process's writers queue here instead and start the moment the last one commits
-        sqlite = self.engine.dialect.name == "sqlite"
         self._writer: AbstractContextManager[object] = threading.RLock() if sqlite else nullcontext()
 
     def upgrade(self) -> None:
